@@ -1,0 +1,165 @@
+//! Parsing of the macro's own attributes, `#[tool(..)]` on a function and `#[arg(..)]` on a
+//! parameter, into plain structs that keep the tokens for later error spans. Unknown and
+//! repeated keys are reported with the list of valid ones.
+
+use proc_macro2::Span;
+use syn::meta::ParseNestedMeta;
+use syn::{Attribute, Expr, LitStr};
+
+use crate::ctxt::Ctxt;
+use crate::symbol::{self, ARG, DEFAULT, DESTRUCTIVE, IDEMPOTENT, NAME, READ_ONLY, TOOL};
+
+/// What `#[tool(..)]` said about a function.
+#[derive(Default)]
+pub struct ToolAttrs {
+    /// `read_only`
+    pub read_only: bool,
+    /// `destructive`
+    pub destructive: bool,
+    /// `idempotent`
+    pub idempotent: bool,
+    /// `no_heartbeat`
+    pub no_heartbeat: bool,
+    /// `name = ".."`
+    pub name: Option<LitStr>,
+}
+
+/// What `#[arg(..)]` said about a parameter.
+#[derive(Default)]
+pub struct ArgAttrs {
+    /// `default = <expr>`, with the span of the key for errors.
+    pub default: Option<(Span, Expr)>,
+    /// `desc = ".."`
+    pub desc: Option<LitStr>,
+}
+
+/// Whether `attr` is one of the macro's own attributes (which it strips from the output).
+pub fn is_ours(attr: &Attribute) -> bool {
+    attr.path().is_ident(TOOL) || attr.path().is_ident(ARG)
+}
+
+/// Reads every `#[tool(..)]` among `attrs`; a second `#[tool]` attribute is an error.
+pub fn tool_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> ToolAttrs {
+    let mut out = ToolAttrs::default();
+    let mut seen: Vec<&'static str> = Vec::new();
+    let mut first = true;
+    for attr in attrs.iter().filter(|a| a.path().is_ident(TOOL)) {
+        if !std::mem::take(&mut first) {
+            cx.error_spanned_by(attr, "duplicate #[tool] attribute: put all keys in one");
+            continue;
+        }
+        // #[tool] alone is allowed and means "no annotations".
+        if matches!(attr.meta, syn::Meta::Path(_)) {
+            continue;
+        }
+        let result = attr.parse_nested_meta(|meta| {
+            let key = flag_key(&meta, symbol::TOOL_KEYS, "tool")?;
+            if seen.contains(&key) {
+                return Err(meta.error(format_args!("duplicate key `{key}` in #[tool]")));
+            }
+            seen.push(key);
+            match key {
+                // #[tool(name = "send-message")]
+                NAME => out.name = Some(meta.value()?.parse()?),
+                // #[tool(read_only)], #[tool(destructive)], ...
+                _ => {
+                    if meta.input.peek(syn::Token![=]) {
+                        return Err(meta.error(format_args!(
+                            "`{key}` is a flag: write #[tool({key})] without a value"
+                        )));
+                    }
+                    match key {
+                        READ_ONLY => out.read_only = true,
+                        DESTRUCTIVE => out.destructive = true,
+                        IDEMPOTENT => out.idempotent = true,
+                        _ => out.no_heartbeat = true,
+                    }
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            cx.syn_error(e);
+        }
+    }
+    out
+}
+
+/// Reads every `#[arg(..)]` among `attrs`; a second `#[arg]` attribute is an error.
+pub fn arg_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> ArgAttrs {
+    let mut out = ArgAttrs::default();
+    let mut seen: Vec<&'static str> = Vec::new();
+    let mut first = true;
+    for attr in attrs.iter().filter(|a| a.path().is_ident(ARG)) {
+        if !std::mem::take(&mut first) {
+            cx.error_spanned_by(attr, "duplicate #[arg] attribute: put all keys in one");
+            continue;
+        }
+        let result = attr.parse_nested_meta(|meta| {
+            let key = flag_key(&meta, symbol::ARG_KEYS, "arg")?;
+            if seen.contains(&key) {
+                return Err(meta.error(format_args!("duplicate key `{key}` in #[arg]")));
+            }
+            seen.push(key);
+            match key {
+                // #[arg(default = 20)]
+                DEFAULT => {
+                    let span = meta
+                        .path
+                        .get_ident()
+                        .map_or_else(Span::call_site, |i| i.span());
+                    out.default = Some((span, meta.value()?.parse()?));
+                }
+                // #[arg(desc = "Most messages to return.")]
+                _ => out.desc = Some(meta.value()?.parse()?),
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            cx.syn_error(e);
+        }
+    }
+    out
+}
+
+// The key of one nested meta item, checked against the valid keys of its attribute.
+fn flag_key(
+    meta: &ParseNestedMeta,
+    valid: &[&'static str],
+    attr: &str,
+) -> syn::Result<&'static str> {
+    let found = meta.path.get_ident().map(|i| i.to_string());
+    match valid.iter().find(|k| found.as_deref() == Some(**k)) {
+        Some(key) => Ok(key),
+        None => Err(meta.error(format_args!(
+            "unknown key in #[{attr}]: expected {}",
+            symbol::list(valid)
+        ))),
+    }
+}
+
+/// The function's doc comment as one string, or `None` when there is none.
+pub fn doc(attrs: &[Attribute]) -> Option<String> {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .map(|line| {
+            line.strip_prefix(' ')
+                .unwrap_or(&line)
+                .trim_end()
+                .to_string()
+        })
+        .collect();
+    let text = lines.join("\n").trim().to_string();
+    (!text.is_empty()).then_some(text)
+}

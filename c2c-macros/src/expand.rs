@@ -1,0 +1,270 @@
+//! Code generation: the block as written (minus the macro's own attributes), one hidden
+//! companion per tool (argument schema, defaults, call wrapper) and the `ToolSet` impl that
+//! lists them. On error it emits the errors together with the cleaned block, so that editors
+//! and the rest of the crate keep working.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{ImplItem, ItemImpl};
+
+use crate::ast::{Arg, Block, Param, Tool};
+use crate::attr;
+use crate::ctxt::Ctxt;
+use crate::valid;
+
+/// The whole macro: parse -> validate -> expand.
+pub fn tools(args: TokenStream, input: TokenStream) -> TokenStream {
+    let item: ItemImpl = match syn::parse2(input.clone()) {
+        Ok(item) => item,
+        Err(e) => {
+            let error = syn::Error::new(
+                e.span(),
+                "#[tools] goes on an impl block of tool functions: `impl Tools { .. }`",
+            );
+            let error = error.to_compile_error();
+            return quote!(#error #input);
+        }
+    };
+    let mut cx = Ctxt::default();
+    if !args.is_empty() {
+        cx.error_spanned_by(
+            &args,
+            "#[tools] takes no arguments; put annotations on each function as #[tool(..)]",
+        );
+    }
+    let block = Block::from_syn(&mut cx, &item);
+    valid::check(&mut cx, &block);
+    let cleaned = strip_own_attrs(&item);
+    match cx.check() {
+        Ok(()) => {
+            let registry = registry(&block);
+            quote!(#cleaned #registry)
+        }
+        Err(errors) => {
+            let errors = errors.to_compile_error();
+            let self_ty = &item.self_ty;
+            // An empty registry keeps code that uses the block from failing as well.
+            quote! {
+                #errors
+                #cleaned
+                impl ::c2c_server::registry::ToolSet for #self_ty {
+                    const TOOLS: &'static [::c2c_server::registry::ToolDef] = &[];
+                }
+            }
+        }
+    }
+}
+
+/// The block with `#[tool]` and `#[arg]` removed, which rustc would not know.
+fn strip_own_attrs(item: &ItemImpl) -> ItemImpl {
+    let mut item = item.clone();
+    for member in &mut item.items {
+        if let ImplItem::Fn(func) = member {
+            func.attrs.retain(|a| !attr::is_ours(a));
+            for input in &mut func.sig.inputs {
+                if let syn::FnArg::Typed(typed) = input {
+                    typed.attrs.retain(|a| !attr::is_ours(a));
+                }
+            }
+        }
+    }
+    item
+}
+
+fn registry(block: &Block) -> TokenStream {
+    let self_ty = block.self_ty;
+    let companions = block.tools.iter().map(companion);
+    let defs = block.tools.iter().map(tool_def);
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_snake_case, clippy::all)]
+        impl #self_ty {
+            #(#companions)*
+        }
+
+        impl ::c2c_server::registry::ToolSet for #self_ty {
+            const TOOLS: &'static [::c2c_server::registry::ToolDef] = &[#(#defs),*];
+        }
+    }
+}
+
+/// The hidden name of a companion function of `tool`.
+fn hidden(tool: &Tool, what: &str) -> Ident {
+    format_ident!("__c2c_{}__{}", what, tool.func.sig.ident)
+}
+
+fn default_fn(tool: &Tool, arg: &Arg) -> Ident {
+    format_ident!("__c2c_default__{}__{}", tool.func.sig.ident, arg.ident)
+}
+
+fn default_json_fn(tool: &Tool, arg: &Arg) -> Ident {
+    format_ident!("__c2c_default_json__{}__{}", tool.func.sig.ident, arg.ident)
+}
+
+fn json_name(arg: &Arg) -> String {
+    let s = arg.ident.to_string();
+    s.strip_prefix("r#").map(str::to_string).unwrap_or(s)
+}
+
+fn args<'t, 'a>(tool: &'t Tool<'a>) -> impl Iterator<Item = &'t Arg<'a>> {
+    tool.params.iter().filter_map(|p| match p {
+        Param::Arg(arg) => Some(arg),
+        Param::Context(_) => None,
+    })
+}
+
+/// The functions behind one tool: argument schema, defaults, output schema, call wrapper.
+fn companion(tool: &Tool) -> TokenStream {
+    let private = quote!(::c2c_server::__private);
+    let registry = quote!(::c2c_server::registry);
+    let body_fn = &tool.func.sig.ident;
+    let input_fn = hidden(tool, "input");
+    let output_fn = hidden(tool, "output");
+    let call_fn = hidden(tool, "call");
+    let output = tool.output.expect("validated: tools declare a return type");
+
+    let fields = args(tool).map(|arg| {
+        let ident = arg.ident;
+        let ty = arg.ty;
+        let doc = arg.attrs.desc.iter();
+        quote!(#(#[doc = #doc])* #ident: #ty)
+    });
+    let defaults = args(tool).filter_map(|arg| {
+        let (_, expr) = arg.attrs.default.as_ref()?;
+        let ty = arg.ty;
+        let name = default_fn(tool, arg);
+        let json_name = default_json_fn(tool, arg);
+        // A string literal default stands for an owned String, as arguments are owned.
+        let value = match expr {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(_),
+                ..
+            }) => {
+                quote_spanned!(expr.span()=> ::std::borrow::ToOwned::to_owned(#expr))
+            }
+            _ => quote!(#expr),
+        };
+        Some(quote! {
+            fn #name() -> #ty { #value }
+            fn #json_name() -> #private::serde_json::Value {
+                #private::serde_json::to_value(Self::#name())
+                    .expect("a tool argument's default serialises to JSON")
+            }
+        })
+    });
+    let valid: Vec<String> = args(tool).map(json_name).collect();
+    let decode = args(tool).map(|arg| {
+        let ident = arg.ident;
+        let ty = arg.ty;
+        let name = json_name(arg);
+        let default = match arg.attrs.default {
+            Some(_) => {
+                let f = default_fn(tool, arg);
+                quote!(::core::option::Option::Some(Self::#f as fn() -> #ty))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        quote_spanned! {ty.span()=>
+            let #ident: #ty = #registry::take_arg::<#ty>(&mut __c2c_args, #name, #default)?;
+        }
+    });
+    let call_args: Vec<TokenStream> = tool
+        .params
+        .iter()
+        .map(|param| match param {
+            Param::Arg(arg) => {
+                let ident = arg.ident;
+                quote!(#ident)
+            }
+            Param::Context(ty) => {
+                quote_spanned!(ty.span()=> <#ty as #registry::FromCall>::from_call(__c2c_call)?)
+            }
+        })
+        .collect();
+    let output_ok = quote_spanned!(output.span()=> <#output as #registry::ToolOutput>::Ok);
+    let schemars_crate = quote!(::c2c_server::__private::schemars).to_string();
+    quote! {
+        fn #input_fn() -> #registry::JsonObject {
+            #[derive(#private::schemars::JsonSchema)]
+            #[schemars(crate = #schemars_crate, deny_unknown_fields)]
+            #[allow(dead_code)]
+            struct Args { #(#fields,)* }
+            #registry::schema_for::<Args>()
+        }
+        fn #output_fn() -> #registry::JsonObject {
+            #registry::schema_for::<#output_ok>()
+        }
+        #(#defaults)*
+        fn #call_fn(
+            __c2c_call: &::c2c_server::call::Call<'_>,
+            mut __c2c_args: #registry::JsonObject,
+        ) -> ::core::result::Result<#private::serde_json::Value, ::c2c_server::error::ToolError> {
+            #registry::reject_unknown(&__c2c_args, &[#(#valid),*])?;
+            #(#decode)*
+            #registry::into_json(Self::#body_fn(#(#call_args),*))
+        }
+    }
+}
+
+/// The `ToolDef` literal of one tool.
+fn tool_def(tool: &Tool) -> TokenStream {
+    let registry = quote!(::c2c_server::registry);
+    let name = &tool.name;
+    let description = tool.doc.as_deref().unwrap_or_default();
+    let read_only = tool.attrs.read_only;
+    let destructive = tool.attrs.destructive;
+    let idempotent = tool.attrs.idempotent;
+    let heartbeat = !tool.attrs.no_heartbeat;
+    let needs_session = tool.params.iter().filter_map(|p| match p {
+        Param::Context(ty) => {
+            Some(quote_spanned!(ty.span()=> || <#ty as #registry::FromCall>::NEEDS_SESSION))
+        }
+        Param::Arg(_) => None,
+    });
+    let arg_defs = args(tool).map(|arg| {
+        let name = json_name(arg);
+        let ty = arg.ty;
+        let description = arg
+            .attrs
+            .desc
+            .as_ref()
+            .map(|d| d.value())
+            .unwrap_or_default();
+        let default = match arg.attrs.default {
+            Some(_) => {
+                let f = default_json_fn(tool, arg);
+                quote!(::core::option::Option::Some(Self::#f))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        quote_spanned! {ty.span()=>
+            #registry::ArgDef {
+                name: #name,
+                description: #description,
+                kind: <#ty as #registry::ToolArg>::kind,
+                nullable: <#ty as #registry::ToolArg>::NULLABLE,
+                default: #default,
+            }
+        }
+    });
+    let input_fn = hidden(tool, "input");
+    let output_fn = hidden(tool, "output");
+    let call_fn = hidden(tool, "call");
+    let span = Span::call_site();
+    quote_spanned! {span=>
+        #registry::ToolDef {
+            name: #name,
+            description: #description,
+            read_only: #read_only,
+            destructive: #destructive,
+            idempotent: #idempotent,
+            heartbeat: #heartbeat,
+            needs_session: false #(#needs_session)*,
+            args: &[#(#arg_defs),*],
+            raw_input_schema: Self::#input_fn,
+            output_schema: Self::#output_fn,
+            call: Self::#call_fn,
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! The attribute names and keys the macro understands, in one place.
+
+/// The attribute on a tool function: `#[tool(..)]`.
+pub const TOOL: &str = "tool";
+/// The attribute on a tool argument: `#[arg(..)]`.
+pub const ARG: &str = "arg";
+/// `#[tool(read_only)]`
+pub const READ_ONLY: &str = "read_only";
+/// `#[tool(destructive)]`
+pub const DESTRUCTIVE: &str = "destructive";
+/// `#[tool(idempotent)]`
+pub const IDEMPOTENT: &str = "idempotent";
+/// `#[tool(no_heartbeat)]`
+pub const NO_HEARTBEAT: &str = "no_heartbeat";
+/// `#[tool(name = "..")]`
+pub const NAME: &str = "name";
+/// `#[arg(default = ..)]`
+pub const DEFAULT: &str = "default";
+/// `#[arg(desc = "..")]`
+pub const DESC: &str = "desc";
+
+/// The keys `#[tool(..)]` accepts, for error messages.
+pub const TOOL_KEYS: &[&str] = &[READ_ONLY, DESTRUCTIVE, IDEMPOTENT, NO_HEARTBEAT, NAME];
+/// The keys `#[arg(..)]` accepts, for error messages.
+pub const ARG_KEYS: &[&str] = &[DEFAULT, DESC];
+
+/// `a`, `b` and `c`, for listing keys in a message.
+pub fn list(keys: &[&str]) -> String {
+    let quoted: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.join(""),
+    }
+}

@@ -1,0 +1,65 @@
+//! Timestamps as the store keeps them: UTC in RFC 3339 with microseconds and `+00:00`, the
+//! format the original Python server wrote, so that old and new rows compare as text.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The current time, formatted for the store.
+pub fn now() -> String {
+    format_time(SystemTime::now())
+}
+
+/// The time `age` before now, formatted for the store (for cut-offs).
+pub fn ago(age: Duration) -> String {
+    format_time(SystemTime::now().checked_sub(age).unwrap_or(UNIX_EPOCH))
+}
+
+/// Formats `t` as `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`.
+pub fn format_time(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}+00:00",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        since.subsec_micros()
+    )
+}
+
+// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(format_time(UNIX_EPOCH), "1970-01-01T00:00:00.000000+00:00");
+        let t = UNIX_EPOCH + Duration::new(1_709_210_096, 123_456_789);
+        assert_eq!(format_time(t), "2024-02-29T12:34:56.123456+00:00");
+        let t = UNIX_EPOCH + Duration::from_secs(4_102_444_799);
+        assert_eq!(format_time(t), "2099-12-31T23:59:59.000000+00:00");
+    }
+
+    #[test]
+    fn later_times_sort_later_as_text() {
+        let a = format_time(UNIX_EPOCH + Duration::from_micros(1_700_000_000_000_001));
+        let b = format_time(UNIX_EPOCH + Duration::from_micros(1_700_000_000_100_000));
+        assert!(a < b);
+        assert!(ago(Duration::from_secs(60)) < now());
+    }
+}

@@ -1,0 +1,31 @@
+//! The server's settings after the command line and environment have been read: where the
+//! database lives and the limits that bad input is checked against.
+
+use std::path::PathBuf;
+
+/// The default cap on a message body or a state value, in bytes (1 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Settings shared by every call of one server process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The SQLite file.
+    pub db_path: PathBuf,
+    /// The largest message body or serialised state value accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// The working directory recorded with a registration.
+    pub cwd: Option<String>,
+}
+
+impl Config {
+    /// Settings for `db_path` with the default limits and the process's working directory.
+    pub fn new(db_path: PathBuf) -> Self {
+        Config {
+            db_path,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            cwd: std::env::current_dir()
+                .ok()
+                .map(|p| p.to_string_lossy().into_owned()),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Running one tool call: find the tool, check registration, open the right transaction,
+//! refresh the caller's heartbeat, run the generated wrapper, commit or roll back, and keep a
+//! session that `register_session` bound. Synchronous; the server runs it off the async
+//! runtime.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{Connection, TransactionBehavior};
+use serde_json::Value;
+
+use crate::call::{Call, Client, Session};
+use crate::clock;
+use crate::config::Config;
+use crate::error::ToolError;
+use crate::registry::{JsonObject, ToolDef, ToolSet};
+use crate::store::sessions::{self, Standing};
+use crate::tools::Tools;
+
+/// Why a call could not run at all (as opposed to a tool's own failure).
+#[derive(Debug)]
+pub enum DispatchError {
+    /// No tool has this name.
+    UnknownTool(String),
+}
+
+/// One client's connection to the store and its current session.
+pub struct Dispatcher {
+    conn: Mutex<Connection>,
+    config: Arc<Config>,
+    session: Mutex<Option<Session>>,
+    tools: &'static [ToolDef],
+}
+
+impl Dispatcher {
+    /// A dispatcher over the open database `conn`, serving every tool of the registry.
+    pub fn new(conn: Connection, config: Config) -> Self {
+        Dispatcher {
+            conn: Mutex::new(conn),
+            config: Arc::new(config),
+            session: Mutex::new(None),
+            tools: <Tools as ToolSet>::TOOLS,
+        }
+    }
+
+    /// Every tool, in registry order.
+    pub fn tools(&self) -> &'static [ToolDef] {
+        self.tools
+    }
+
+    /// The tool called `name`.
+    pub fn find(&self, name: &str) -> Option<&'static ToolDef> {
+        self.tools.iter().find(|t| t.name == name)
+    }
+
+    /// The server's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The session this client is registered as.
+    pub fn session(&self) -> Option<Session> {
+        lock(&self.session).clone()
+    }
+
+    /// Calls the tool `name` with `args`.
+    pub fn call(
+        &self,
+        name: &str,
+        args: JsonObject,
+    ) -> Result<Result<Value, ToolError>, DispatchError> {
+        let tool = self
+            .find(name)
+            .ok_or_else(|| DispatchError::UnknownTool(name.to_string()))?;
+        Ok(self.run(tool, args))
+    }
+
+    /// Runs `tool` with `args` in one transaction.
+    pub fn run(&self, tool: &ToolDef, args: JsonObject) -> Result<Value, ToolError> {
+        let mut conn = lock(&self.conn);
+        let session = self.session();
+        if tool.needs_session && session.is_none() {
+            return Err(ToolError::NotRegistered);
+        }
+        let beat = tool.heartbeat && session.is_some();
+        let behavior = if beat || !tool.read_only {
+            TransactionBehavior::Immediate
+        } else {
+            TransactionBehavior::Deferred
+        };
+        let tx = conn.transaction_with_behavior(behavior)?;
+        let mut superseded = false;
+        if let (true, Some(s)) = (beat, &session) {
+            superseded =
+                sessions::heartbeat(&tx, &s.session_id, &clock::now())? == Standing::Superseded;
+        }
+        let call = Call::new(&tx, Client::new(self.config.clone(), session), superseded);
+        let result = (tool.call)(&call, args);
+        let bound = call.client().take_bound();
+        drop(call);
+        match result {
+            Ok(value) => {
+                tx.commit()?;
+                if let Some(session) = bound {
+                    *lock(&self.session) = Some(session);
+                }
+                Ok(value)
+            }
+            // Dropping the transaction rolls it back: a failed call changes nothing.
+            Err(e) => Err(e),
+        }
+    }
+}
+
+// A poisoned lock only means another call panicked; the data it guards is still usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,215 @@
+//! The errors that cross a boundary: `ToolError`, which a tool call turns into one `isError`
+//! result whose text tells the model what was wrong and what to do, and `StoreError`, which
+//! opening the database turns into a message that names the path.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Why a tool call failed. Its `Display` is the exact text the client receives.
+#[derive(Debug)]
+pub enum ToolError {
+    /// The tool needs `register_session` first.
+    NotRegistered,
+    /// Another session registered this session's name since.
+    Superseded {
+        /// The name that was taken over.
+        name: String,
+    },
+    /// The call named arguments the tool does not have.
+    UnknownArguments {
+        /// The names that were not recognised.
+        unknown: Vec<String>,
+        /// Every argument the tool takes.
+        valid: Vec<String>,
+    },
+    /// A required argument was left out.
+    MissingArgument {
+        /// The argument's name.
+        name: String,
+    },
+    /// An argument has the wrong JSON type or an unacceptable value.
+    InvalidArgument {
+        /// The argument's name.
+        name: String,
+        /// What is wrong with it and, where it helps, what would be right.
+        problem: String,
+    },
+    /// The database failed; nothing was changed.
+    Store(rusqlite::Error),
+    /// A bug: something that should not happen did.
+    Internal(String),
+}
+
+impl ToolError {
+    /// An invalid-argument error for `name`.
+    pub fn invalid(name: &str, problem: impl Into<String>) -> Self {
+        ToolError::InvalidArgument {
+            name: name.to_string(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for ToolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ToolError::NotRegistered => f.write_str(
+                "this session has no name yet: call register_session(name=\"...\") first \
+                 (or start the server with --name)",
+            ),
+            ToolError::Superseded { name } => write!(
+                f,
+                "another session has registered as \"{name}\" since, so this one no longer \
+                 receives its messages: call register_session to take a name again"
+            ),
+            ToolError::UnknownArguments { unknown, valid } => {
+                let list = |names: &[String]| {
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                write!(f, "unknown argument {}; ", list(unknown))?;
+                if valid.is_empty() {
+                    f.write_str("this tool takes no arguments")
+                } else {
+                    write!(f, "valid arguments: {}", list(valid))
+                }
+            }
+            ToolError::MissingArgument { name } => {
+                write!(f, "missing required argument `{name}`")
+            }
+            ToolError::InvalidArgument { name, problem } => {
+                write!(f, "invalid argument `{name}`: {problem}")
+            }
+            ToolError::Store(e) => store_message(f, e),
+            ToolError::Internal(message) => write!(
+                f,
+                "internal error (a bug in claude-c2c, nothing was changed): {message}"
+            ),
+        }
+    }
+}
+
+fn store_message(f: &mut fmt::Formatter<'_>, e: &rusqlite::Error) -> fmt::Result {
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, ReadOnly};
+    match e.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked) => write!(
+            f,
+            "the database stayed locked by another process past the busy timeout; nothing \
+             was changed: try again ({e})"
+        ),
+        Some(ReadOnly) => write!(
+            f,
+            "the database is read-only; nothing was changed: check the file's permissions ({e})"
+        ),
+        _ => write!(f, "database error, nothing was changed: {e}"),
+    }
+}
+
+impl std::error::Error for ToolError {}
+
+impl From<rusqlite::Error> for ToolError {
+    fn from(e: rusqlite::Error) -> Self {
+        ToolError::Store(e)
+    }
+}
+
+/// Why the database could not be opened or brought up to date.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The directory for the database could not be created.
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// What the file system said.
+        source: std::io::Error,
+    },
+    /// The database file could not be created.
+    CreateFile {
+        /// The database file.
+        path: PathBuf,
+        /// What the file system said.
+        source: std::io::Error,
+    },
+    /// SQLite refused to open or set up the file.
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer claude-c2c.
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The schema version found in the file.
+        found: i64,
+        /// The newest schema version this build knows.
+        known: i64,
+    },
+    /// No home directory is known, so the default path cannot be formed.
+    NoHome,
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::CreateDir { path, source } => write!(
+                f,
+                "cannot create the directory {} for the database: {source}; create it or \
+                 point --db / CLAUDE_C2C_DB elsewhere",
+                path.display()
+            ),
+            StoreError::CreateFile { path, source } => write!(
+                f,
+                "cannot create the database {}: {source}; check the directory's permissions \
+                 or point --db / CLAUDE_C2C_DB elsewhere",
+                path.display()
+            ),
+            StoreError::Open { path, source } => {
+                write!(f, "cannot open the database {}: {source}", path.display())?;
+                match source.sqlite_error_code() {
+                    Some(rusqlite::ErrorCode::NotADatabase) => f.write_str(
+                        "; the file is not an SQLite database: move it away or point --db / \
+                         CLAUDE_C2C_DB at another path",
+                    ),
+                    Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen) => f
+                        .write_str(
+                            "; check that the file and its directory are writable by you, or \
+                             point --db / CLAUDE_C2C_DB elsewhere",
+                        ),
+                    Some(
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked,
+                    ) => {
+                        f.write_str("; another process holds it locked: try again when it is done")
+                    }
+                    _ => Ok(()),
+                }
+            }
+            StoreError::TooNew { path, found, known } => write!(
+                f,
+                "the database {} has schema version {found}, newer than this claude-c2c knows \
+                 ({known}): upgrade claude-c2c",
+                path.display()
+            ),
+            StoreError::NoHome => f.write_str(
+                "no home directory (HOME is not set): give the database path with --db or \
+                 CLAUDE_C2C_DB",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::CreateDir { source, .. } | StoreError::CreateFile { source, .. } => {
+                Some(source)
+            }
+            StoreError::Open { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! claude-c2c: a local MCP server through which coding-agent sessions hand work to each other
+//! by name, with durable messages and shared key/value state in one SQLite file.
+//!
+//! The flow of a call: [`cli`] reads the command line and opens the [`store`]; [`server`]
+//! speaks MCP over stdio and hands each `tools/call` to the [`dispatch`]er, which opens a
+//! transaction, builds the [`call`] context and runs the tool's generated wrapper from
+//! [`tools`] (the annotated functions; the [`registry`] types describe them). [`spec`] renders
+//! the registry as the checked-in reference in `spec/`.
+
+// Lets the code that `#[c2c_macros::tools]` generates name `::c2c_server` inside this crate too.
+extern crate self as c2c_server;
+
+pub mod call;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod dispatch;
+pub mod error;
+pub mod registry;
+pub mod server;
+pub mod spec;
+pub mod store;
+pub mod tools;
+
+/// Crates the generated code reaches through this one, so users of the macro need not depend
+/// on them directly.
+#[doc(hidden)]
+pub mod __private {
+    pub use schemars;
+    pub use serde_json;
+}

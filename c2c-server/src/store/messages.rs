@@ -1,0 +1,197 @@
+//! The `messages` table and the per-recipient read state of broadcasts: sending, reading an
+//! inbox (direct messages to the caller's name and broadcasts from others), acknowledging,
+//! and pruning what has been read.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::call::Session;
+use crate::clock;
+
+/// The recipient name that addresses every session.
+pub const BROADCAST: &str = "*";
+
+/// A message as an inbox shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Message {
+    /// The message id; ids grow in the order messages were sent.
+    pub id: i64,
+    /// The registration that sent it.
+    pub from_session: String,
+    /// The name it was sent under.
+    pub from_name: String,
+    /// The recipient's name, or `*` for a broadcast.
+    pub to_name: String,
+    /// The text.
+    pub body: String,
+    /// The sender's tag, if any.
+    pub tag: Option<String>,
+    /// When it was sent.
+    pub created_at: String,
+    /// When the reader acknowledged it with `mark_read`, or null while unread.
+    pub read_at: Option<String>,
+}
+
+/// Why `mark_read` left an id alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotMarkedReason {
+    /// No message has this id (never sent, or pruned).
+    NotFound,
+    /// The message is addressed to another session.
+    NotAddressedToYou,
+    /// The caller had already acknowledged it.
+    AlreadyRead,
+}
+
+/// An id `mark_read` did not mark, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct NotMarked {
+    /// The message id given.
+    pub id: i64,
+    /// Why it was not marked.
+    pub reason: NotMarkedReason,
+}
+
+/// Stores a message from `from` to `to` (a name or `*`) and returns its id.
+pub fn send(
+    db: &Connection,
+    from: &Session,
+    to: &str,
+    body: &str,
+    tag: Option<&str>,
+) -> rusqlite::Result<i64> {
+    db.prepare_cached(
+        "INSERT INTO messages (from_session, from_name, to_name, body, tag, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        from.session_id,
+        from.name,
+        to,
+        body,
+        tag,
+        clock::now()
+    ])?;
+    Ok(db.last_insert_rowid())
+}
+
+const COLUMNS: &str = "id, from_session, from_name, to_name, body, tag, created_at";
+
+/// Messages for `me`: sent to its name, or broadcast by another name. Unread ones oldest
+/// first; with `unread_only` false, the latest `limit` of all, oldest first.
+pub fn inbox(
+    db: &Connection,
+    me: &str,
+    unread_only: bool,
+    limit: u32,
+    tag: Option<&str>,
+) -> rusqlite::Result<Vec<Message>> {
+    let sql = if unread_only {
+        format!(
+            "SELECT {COLUMNS}, NULL FROM messages
+              WHERE to_name = ?1 AND read_at IS NULL AND (?2 IS NULL OR tag = ?2)
+             UNION ALL
+             SELECT {COLUMNS}, NULL FROM messages AS m
+              WHERE to_name = '*' AND from_name != ?1 AND (?2 IS NULL OR tag = ?2)
+                AND NOT EXISTS (SELECT 1 FROM broadcast_reads AS r
+                                 WHERE r.message_id = m.id AND r.reader = ?1)
+             ORDER BY id LIMIT ?3"
+        )
+    } else {
+        format!(
+            "SELECT {COLUMNS}, read_at FROM messages
+              WHERE to_name = ?1 AND (?2 IS NULL OR tag = ?2)
+             UNION ALL
+             SELECT {COLUMNS}, (SELECT r.read_at FROM broadcast_reads AS r
+                                 WHERE r.message_id = m.id AND r.reader = ?1)
+               FROM messages AS m
+              WHERE to_name = '*' AND from_name != ?1 AND (?2 IS NULL OR tag = ?2)
+             ORDER BY id DESC LIMIT ?3"
+        )
+    };
+    let mut stmt = db.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![me, tag, limit], |r| {
+        Ok(Message {
+            id: r.get(0)?,
+            from_session: r.get(1)?,
+            from_name: r.get(2)?,
+            to_name: r.get(3)?,
+            body: r.get(4)?,
+            tag: r.get(5)?,
+            created_at: r.get(6)?,
+            read_at: r.get(7)?,
+        })
+    })?;
+    let mut messages: Vec<Message> = rows.collect::<rusqlite::Result<_>>()?;
+    if !unread_only {
+        messages.reverse();
+    }
+    Ok(messages)
+}
+
+/// Acknowledges the messages `ids` for `me`; returns how many were marked and which were not.
+pub fn mark_read(
+    db: &Connection,
+    me: &str,
+    ids: &[i64],
+) -> rusqlite::Result<(usize, Vec<NotMarked>)> {
+    let now = clock::now();
+    let mut marked = 0;
+    let mut not_marked = Vec::new();
+    let mut lookup = db.prepare_cached(
+        "SELECT to_name, from_name, read_at IS NOT NULL FROM messages WHERE id = ?1",
+    )?;
+    for &id in ids {
+        let found: Option<(String, String, bool)> = lookup
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let reason = match found {
+            None => Some(NotMarkedReason::NotFound),
+            Some((to, _, true)) if to == me => Some(NotMarkedReason::AlreadyRead),
+            Some((to, _, false)) if to == me => {
+                db.prepare_cached("UPDATE messages SET read_at = ?1, read_by = ?2 WHERE id = ?3")?
+                    .execute(params![now, me, id])?;
+                None
+            }
+            Some((to, from, _)) if to == BROADCAST && from != me => {
+                let inserted = db
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO broadcast_reads (message_id, reader, read_at)
+                         VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![id, me, now])?;
+                (inserted == 0).then_some(NotMarkedReason::AlreadyRead)
+            }
+            Some(_) => Some(NotMarkedReason::NotAddressedToYou),
+        };
+        match reason {
+            None => marked += 1,
+            Some(reason) => not_marked.push(NotMarked { id, reason }),
+        }
+    }
+    Ok((marked, not_marked))
+}
+
+/// Deletes messages sent before `cutoff` that are done with: direct messages once read, and
+/// broadcasts once every live session (other than the sender's name) has read them.
+pub fn prune(db: &Connection, cutoff: &str) -> rusqlite::Result<usize> {
+    let direct = db
+        .prepare_cached(
+            "DELETE FROM messages
+              WHERE to_name != '*' AND read_at IS NOT NULL AND created_at < ?1",
+        )?
+        .execute([cutoff])?;
+    let broadcast = db
+        .prepare_cached(
+            "DELETE FROM messages
+              WHERE to_name = '*' AND created_at < ?1 AND NOT EXISTS (
+                    SELECT 1 FROM sessions AS s
+                     WHERE s.superseded_at IS NULL AND s.name != messages.from_name
+                       AND NOT EXISTS (SELECT 1 FROM broadcast_reads AS r
+                                        WHERE r.message_id = messages.id AND r.reader = s.name))",
+        )?
+        .execute([cutoff])?;
+    Ok(direct + broadcast)
+}

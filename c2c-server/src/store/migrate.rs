@@ -1,0 +1,155 @@
+//! Schema migrations: an ordered list of SQL scripts, the count applied kept in
+//! `PRAGMA user_version`, pending ones run in one transaction. A released migration is never
+//! edited; changes come as a new entry. Migration 1 is the original Python server's schema
+//! (with `IF NOT EXISTS`), so a database it wrote is picked up and migrated in place.
+
+use rusqlite::Connection;
+
+/// Every migration, oldest first. Append only.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the schema of the original Python claude-c2c.
+    "CREATE TABLE IF NOT EXISTS sessions (
+        session_id   TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        cwd          TEXT,
+        started_at   TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        metadata     TEXT
+    );
+    CREATE TABLE IF NOT EXISTS messages (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        from_session TEXT NOT NULL,
+        from_name    TEXT NOT NULL,
+        to_name      TEXT NOT NULL,
+        body         TEXT NOT NULL,
+        tag          TEXT,
+        created_at   TEXT NOT NULL,
+        read_at      TEXT,
+        read_by      TEXT
+    );
+    CREATE INDEX IF NOT EXISTS idx_inbox ON messages(to_name, read_at, created_at);
+    CREATE TABLE IF NOT EXISTS state (
+        key         TEXT PRIMARY KEY,
+        value       TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        updated_by  TEXT NOT NULL
+    );",
+    // 2: supersession in its own column, per-recipient broadcast reads, id-ordered indexes.
+    "ALTER TABLE sessions ADD COLUMN superseded_at TEXT;
+    ALTER TABLE sessions ADD COLUMN superseded_by TEXT;
+    -- The original renamed a taken-over holder to `<name>-stale-<isoformat timestamp>`:
+    -- give it back its name and record the takeover in the new column instead.
+    UPDATE sessions
+       SET superseded_at = substr(name, -32), name = substr(name, 1, length(name) - 39)
+     WHERE name GLOB '*?-stale-[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]+00:00';
+    UPDATE sessions
+       SET superseded_at = substr(name, -25), name = substr(name, 1, length(name) - 32)
+     WHERE name GLOB '*?-stale-[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]+00:00';
+    -- Should two live rows share a name, the most recently started one keeps it.
+    UPDATE sessions SET superseded_at = last_seen_at
+     WHERE superseded_at IS NULL AND EXISTS (
+        SELECT 1 FROM sessions AS newer
+         WHERE newer.name = sessions.name AND newer.superseded_at IS NULL
+           AND (newer.started_at > sessions.started_at
+                OR (newer.started_at = sessions.started_at AND newer.rowid > sessions.rowid)));
+    CREATE UNIQUE INDEX sessions_live_name ON sessions(name) WHERE superseded_at IS NULL;
+    CREATE INDEX sessions_seen ON sessions(last_seen_at);
+
+    CREATE TABLE broadcast_reads (
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        reader     TEXT NOT NULL,
+        read_at    TEXT NOT NULL,
+        PRIMARY KEY (message_id, reader)
+    ) WITHOUT ROWID;
+    -- The original marked a broadcast read for everyone: keep that read for its reader only.
+    INSERT INTO broadcast_reads (message_id, reader, read_at)
+        SELECT id, read_by, read_at FROM messages
+         WHERE to_name = '*' AND read_at IS NOT NULL AND read_by IS NOT NULL;
+    UPDATE messages SET read_at = NULL, read_by = NULL WHERE to_name = '*';
+
+    DROP INDEX IF EXISTS idx_inbox;
+    CREATE INDEX messages_to ON messages(to_name, id);
+    CREATE INDEX messages_unread ON messages(to_name, id) WHERE read_at IS NULL;",
+];
+
+/// Why migrating failed.
+#[derive(Debug)]
+pub enum MigrateError {
+    /// SQLite failed; the transaction was rolled back.
+    Sqlite(rusqlite::Error),
+    /// The file has this schema version, newer than this build knows.
+    TooNew(i64),
+}
+
+impl From<rusqlite::Error> for MigrateError {
+    fn from(e: rusqlite::Error) -> Self {
+        MigrateError::Sqlite(e)
+    }
+}
+
+/// Applies the pending migrations in one immediate transaction.
+pub fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
+    let known = MIGRATIONS.len() as i64;
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current == known {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Another process may have migrated while this one waited for the lock.
+    let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > known {
+        return Err(MigrateError::TooNew(current));
+    }
+    for script in &MIGRATIONS[current as usize..] {
+        tx.execute_batch(script)?;
+    }
+    tx.pragma_update(None, "user_version", known)?;
+    Ok(tx.commit()?)
+}
+
+/// The schema after all migrations, as `CREATE` statements in a stable order.
+pub fn schema_sql(conn: &Connection) -> rusqlite::Result<String> {
+    let mut stmt = conn.prepare(
+        "SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'
+          ORDER BY CASE type WHEN 'table' THEN 0 ELSE 1 END, tbl_name, name",
+    )?;
+    let statements: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let mut out = String::from(
+        "-- The claude-c2c schema after all migrations.\n\
+         -- Generated by `cargo run -p claude-c2c -- gen-spec`; do not edit.\n\n",
+    );
+    for sql in statements {
+        out.push_str(&sql);
+        out.push_str(";\n\n");
+    }
+    out.push_str(&format!("PRAGMA user_version = {version};\n"));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_changes_nothing() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let first = schema_sql(&conn).unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(first, schema_sql(&conn).unwrap());
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        assert!(matches!(migrate(&mut conn), Err(MigrateError::TooNew(99))));
+    }
+}

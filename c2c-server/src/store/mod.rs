@@ -1,0 +1,115 @@
+//! The SQLite store: opening the file with the settings every connection needs (WAL,
+//! `synchronous=NORMAL`, a busy timeout, foreign keys), private file permissions, and the
+//! migrations; the queries themselves live in one module per table.
+
+pub mod messages;
+pub mod migrate;
+pub mod sessions;
+pub mod state;
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::error::StoreError;
+
+/// How long a statement waits for another process's write lock before it gives up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The database path: `--db`, else `CLAUDE_C2C_DB`, else `~/.claude/c2c.db`.
+pub fn default_path() -> Result<PathBuf, StoreError> {
+    if let Some(path) = std::env::var_os("CLAUDE_C2C_DB").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or(StoreError::NoHome)?;
+    Ok(PathBuf::from(home).join(".claude").join("c2c.db"))
+}
+
+/// Opens (creating if needed) the database at `path` and brings its schema up to date.
+/// A new directory is made 0700 and a new file 0600.
+pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|source| StoreError::CreateDir {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+        }
+    }
+    if !path.exists() {
+        // SQLite creates the -wal and -shm files with the main file's permissions.
+        let created = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        if let Err(source) = created {
+            if source.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(StoreError::CreateFile {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    }
+    let open_error = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut conn = Connection::open(path).map_err(open_error)?;
+    configure(&conn).map_err(open_error)?;
+    match migrate::migrate(&mut conn) {
+        Ok(()) => Ok(conn),
+        Err(migrate::MigrateError::Sqlite(source)) => Err(open_error(source)),
+        Err(migrate::MigrateError::TooNew(found)) => Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            known: migrate::MIGRATIONS.len() as i64,
+        }),
+    }
+}
+
+/// A fresh in-memory database with the full schema, for tests and the generated spec.
+pub fn open_in_memory() -> rusqlite::Result<Connection> {
+    let mut conn = Connection::open_in_memory()?;
+    configure(&conn)?;
+    match migrate::migrate(&mut conn) {
+        Ok(()) => Ok(conn),
+        Err(migrate::MigrateError::Sqlite(e)) => Err(e),
+        Err(migrate::MigrateError::TooNew(_)) => unreachable!("a new database has version 0"),
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // journal_mode answers with a row, so it cannot go through execute_batch's checks alone.
+    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// A fresh session id: 16 random bytes from SQLite, written as a version-4 UUID.
+pub fn new_id(conn: &Connection) -> rusqlite::Result<String> {
+    let mut bytes: Vec<u8> = conn.query_row("SELECT randomblob(16)", [], |r| r.get(0))?;
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
+}

@@ -1,0 +1,117 @@
+//! The `sessions` table: registering a name (superseding its previous live holder), the
+//! heartbeat, listing who is around, and pruning superseded rows.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::call::Session;
+use crate::clock;
+
+/// A session as `list_sessions` shows it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SessionInfo {
+    /// The registration's unique id.
+    pub session_id: String,
+    /// The name it answers to.
+    pub name: String,
+    /// Its working directory when it registered.
+    pub cwd: Option<String>,
+    /// When it registered.
+    pub started_at: String,
+    /// When it last called a tool.
+    pub last_seen_at: String,
+    /// What it said about itself when it registered.
+    pub metadata: Value,
+    /// Whether this is the caller.
+    pub is_self: bool,
+}
+
+/// Whether a registration still holds its name, as its heartbeat finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// It holds its name.
+    Live,
+    /// Another registration took its name, or its row was pruned.
+    Superseded,
+}
+
+/// Registers `name` as a new session; the name's live holder and the caller's own previous
+/// registration (`previous`) are marked superseded, keeping their history.
+pub fn register(
+    db: &Connection,
+    name: &str,
+    cwd: Option<&str>,
+    metadata: &Map<String, Value>,
+    previous: Option<&str>,
+) -> rusqlite::Result<Session> {
+    let session_id = super::new_id(db)?;
+    let now = clock::now();
+    db.prepare_cached(
+        "UPDATE sessions SET superseded_at = ?1, superseded_by = ?2
+          WHERE superseded_at IS NULL AND (name = ?3 OR session_id = ?4)",
+    )?
+    .execute(params![now, session_id, name, previous])?;
+    db.prepare_cached(
+        "INSERT INTO sessions (session_id, name, cwd, started_at, last_seen_at, metadata)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+    )?
+    .execute(params![
+        session_id,
+        name,
+        cwd,
+        now,
+        Value::Object(metadata.clone()).to_string()
+    ])?;
+    Ok(Session {
+        session_id,
+        name: name.to_string(),
+    })
+}
+
+/// Refreshes `last_seen_at` of `session_id` and says whether it still holds its name.
+pub fn heartbeat(db: &Connection, session_id: &str, at: &str) -> rusqlite::Result<Standing> {
+    let superseded: Option<bool> = db
+        .prepare_cached(
+            "UPDATE sessions SET last_seen_at = ?1 WHERE session_id = ?2
+             RETURNING superseded_at IS NOT NULL",
+        )?
+        .query_row(params![at, session_id], |r| r.get(0))
+        .optional()?;
+    Ok(match superseded {
+        Some(false) => Standing::Live,
+        Some(true) | None => Standing::Superseded,
+    })
+}
+
+/// The live sessions seen since `cutoff`, most recently seen first.
+pub fn list(db: &Connection, cutoff: &str, me: Option<&str>) -> rusqlite::Result<Vec<SessionInfo>> {
+    let mut stmt = db.prepare_cached(
+        "SELECT session_id, name, cwd, started_at, last_seen_at, metadata FROM sessions
+          WHERE superseded_at IS NULL AND last_seen_at >= ?1
+          ORDER BY last_seen_at DESC",
+    )?;
+    let rows = stmt.query_map([cutoff], |r| {
+        let session_id: String = r.get(0)?;
+        let metadata: Option<String> = r.get(5)?;
+        Ok(SessionInfo {
+            is_self: Some(session_id.as_str()) == me,
+            session_id,
+            name: r.get(1)?,
+            cwd: r.get(2)?,
+            started_at: r.get(3)?,
+            last_seen_at: r.get(4)?,
+            metadata: metadata
+                .and_then(|m| serde_json::from_str(&m).ok())
+                .unwrap_or_else(|| Value::Object(Map::new())),
+        })
+    })?;
+    rows.collect()
+}
+
+/// Deletes superseded registrations last seen before `cutoff`; returns how many.
+pub fn prune(db: &Connection, cutoff: &str) -> rusqlite::Result<usize> {
+    db.prepare_cached("DELETE FROM sessions WHERE superseded_at IS NOT NULL AND last_seen_at < ?1")?
+        .execute([cutoff])
+}

@@ -1,0 +1,365 @@
+//! The tools, each one annotated function: its doc comment is the description the model reads,
+//! its parameters are the arguments (by value) and the context it needs (by reference), its
+//! result type is the output schema. `#[tools]` turns the block into the registry
+//! (`<Tools as ToolSet>::TOOLS`); the bodies check their input and call the store.
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::call::{Client, Session};
+use crate::clock;
+use crate::error::ToolError;
+use crate::store::messages::{self, BROADCAST, Message, NotMarked};
+use crate::store::sessions::{self, SessionInfo};
+use crate::store::state::{self, StateEntry};
+
+/// The longest session name or tag, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+/// The longest state key, in characters.
+pub const MAX_KEY_CHARS: usize = 256;
+/// The most messages one inbox call returns.
+pub const MAX_INBOX_LIMIT: u32 = 500;
+/// The most ids one mark_read call takes.
+pub const MAX_MARK_IDS: usize = 1000;
+/// The widest list_sessions window: one year, in minutes.
+pub const MAX_ACTIVE_MINUTES: i64 = 525_600;
+/// The oldest prune cut-off: one hundred years, in days.
+pub const MAX_PRUNE_DAYS: i64 = 36_500;
+
+/// The registry's home: `#[tools]` implements `ToolSet` for it.
+pub struct Tools;
+
+/// `register_session`'s result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Registered {
+    /// The new registration's id.
+    pub session_id: String,
+    /// The name now held.
+    pub name: String,
+}
+
+/// `heartbeat`'s result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Beat {
+    /// Always true.
+    pub ok: bool,
+    /// The new `last_seen_at`.
+    pub at: String,
+}
+
+/// `list_sessions`' result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Sessions {
+    /// Live sessions, most recently seen first.
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// `send_message`'s result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Sent {
+    /// The new message's id.
+    pub id: i64,
+    /// The recipient name, or `*`.
+    pub to: String,
+    /// The tag, if any.
+    pub tag: Option<String>,
+}
+
+/// `inbox`'s result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Inbox {
+    /// The messages, oldest first.
+    pub messages: Vec<Message>,
+}
+
+/// `mark_read`'s result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Marked {
+    /// How many messages were acknowledged now.
+    pub marked: usize,
+    /// The ids left alone, each with the reason; absent when every id was marked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_marked: Vec<NotMarked>,
+}
+
+/// `set_state`'s result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Stored {
+    /// The key written.
+    pub key: String,
+    /// The writer's name.
+    pub updated_by: String,
+}
+
+/// `get_state`'s result: `entry` for a key, `entries` for a prefix or everything.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(extend("type" = "object"))]
+pub enum StateRead {
+    /// The entry at the key asked for, or null when there is none.
+    One {
+        /// The entry, or null.
+        entry: Option<StateEntry>,
+    },
+    /// The entries under the prefix asked for (all entries without one), in key order.
+    Many {
+        /// The entries.
+        entries: Vec<StateEntry>,
+    },
+}
+
+/// `prune`'s result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Pruned {
+    /// Messages deleted.
+    pub messages_deleted: usize,
+    /// Superseded registrations deleted.
+    pub sessions_deleted: usize,
+}
+
+#[c2c_macros::tools]
+impl Tools {
+    /// Claim a name (e.g. "local") that other sessions address you by. A live holder of the name is superseded: it keeps its history but stops receiving.
+    #[tool(idempotent)]
+    pub fn register_session(
+        db: &Connection,
+        client: &Client,
+        #[arg(desc = "The name to claim: 1-64 characters, not \"*\".")] name: String,
+        #[arg(desc = "Anything about this session (JSON object), shown by list_sessions.")]
+        metadata: Option<Map<String, Value>>,
+    ) -> Result<Registered, ToolError> {
+        check_name("name", &name, false)?;
+        let previous = client.session().map(|s| s.session_id.as_str());
+        let metadata = metadata.unwrap_or_default();
+        let session = sessions::register(
+            db,
+            &name,
+            client.config().cwd.as_deref(),
+            &metadata,
+            previous,
+        )?;
+        client.bind(session.clone());
+        Ok(Registered {
+            session_id: session.session_id,
+            name: session.name,
+        })
+    }
+
+    /// Refresh this session's last_seen_at (every other tool does it too).
+    #[tool(no_heartbeat, idempotent)]
+    pub fn heartbeat(db: &Connection, me: &Session) -> Result<Beat, ToolError> {
+        let at = clock::now();
+        if sessions::heartbeat(db, &me.session_id, &at)? == sessions::Standing::Superseded {
+            return Err(ToolError::Superseded {
+                name: me.name.clone(),
+            });
+        }
+        Ok(Beat { ok: true, at })
+    }
+
+    /// List live sessions seen recently.
+    #[tool(read_only)]
+    pub fn list_sessions(
+        db: &Connection,
+        client: &Client,
+        #[arg(default = 10, desc = "Only sessions seen within this many minutes.")]
+        active_within_min: i64,
+    ) -> Result<Sessions, ToolError> {
+        if !(1..=MAX_ACTIVE_MINUTES).contains(&active_within_min) {
+            return Err(ToolError::invalid(
+                "active_within_min",
+                format!(
+                    "{active_within_min} is out of range: give 1 to {MAX_ACTIVE_MINUTES} minutes"
+                ),
+            ));
+        }
+        let cutoff = clock::ago(Duration::from_secs(active_within_min as u64 * 60));
+        let me = client.session().map(|s| s.session_id.as_str());
+        Ok(Sessions {
+            sessions: sessions::list(db, &cutoff, me)?,
+        })
+    }
+
+    /// Send a message to a session by name, or to "*" for all. It waits in the recipient's inbox until read, even if the recipient is offline. Tags are free-form filters: handoff, question, status, error.
+    #[tool]
+    pub fn send_message(
+        db: &Connection,
+        me: &Session,
+        client: &Client,
+        #[arg(desc = "Recipient name, or \"*\" to broadcast.")] to: String,
+        #[arg(desc = "The message text.")] body: String,
+        #[arg(desc = "Optional tag to filter by.")] tag: Option<String>,
+    ) -> Result<Sent, ToolError> {
+        check_name("to", &to, true)?;
+        if let Some(tag) = &tag {
+            check_name("tag", tag, false)?;
+        }
+        if body.is_empty() {
+            return Err(ToolError::invalid(
+                "body",
+                "is empty: write the message text",
+            ));
+        }
+        check_size("body", body.len(), client.config().max_body_bytes)?;
+        let id = messages::send(db, me, &to, &body, tag.as_deref())?;
+        Ok(Sent { id, to, tag })
+    }
+
+    /// Read messages addressed to you (or to "*"), oldest first. Does not mark them read: call mark_read with the ids you handled.
+    #[tool(read_only)]
+    pub fn inbox(
+        db: &Connection,
+        me: &Session,
+        #[arg(
+            default = true,
+            desc = "Only unread messages; false shows the latest, read or not."
+        )]
+        unread_only: bool,
+        #[arg(default = 20, desc = "Most messages to return (1-500).")] limit: i64,
+        #[arg(desc = "Only messages with this tag.")] tag: Option<String>,
+    ) -> Result<Inbox, ToolError> {
+        if !(1..=i64::from(MAX_INBOX_LIMIT)).contains(&limit) {
+            return Err(ToolError::invalid(
+                "limit",
+                format!("{limit} is out of range: give 1 to {MAX_INBOX_LIMIT}"),
+            ));
+        }
+        Ok(Inbox {
+            messages: messages::inbox(db, &me.name, unread_only, limit as u32, tag.as_deref())?,
+        })
+    }
+
+    /// Acknowledge messages you handled, by id. Only messages addressed to you (or broadcast) can be marked; the rest are listed with the reason.
+    #[tool(idempotent)]
+    pub fn mark_read(
+        db: &Connection,
+        me: &Session,
+        #[arg(desc = "Ids from inbox.")] message_ids: Vec<i64>,
+    ) -> Result<Marked, ToolError> {
+        if message_ids.len() > MAX_MARK_IDS {
+            return Err(ToolError::invalid(
+                "message_ids",
+                format!(
+                    "{} ids given: mark at most {MAX_MARK_IDS} per call",
+                    message_ids.len()
+                ),
+            ));
+        }
+        let (marked, not_marked) = messages::mark_read(db, &me.name, &message_ids)?;
+        Ok(Marked { marked, not_marked })
+    }
+
+    /// Store any JSON value at a key in shared state, for facts others should see. Last writer wins; each entry records when and by whom it was written.
+    #[tool(idempotent)]
+    pub fn set_state(
+        db: &Connection,
+        me: &Session,
+        client: &Client,
+        #[arg(desc = "The key (1-256 characters).")] key: String,
+        #[arg(desc = "Any JSON value.")] value: Value,
+    ) -> Result<Stored, ToolError> {
+        check_key("key", &key)?;
+        let json = value.to_string();
+        check_size("value", json.len(), client.config().max_body_bytes)?;
+        state::set(db, &key, &json, &me.name)?;
+        Ok(Stored {
+            key,
+            updated_by: me.name.clone(),
+        })
+    }
+
+    /// Read shared state: one entry by key (null if missing), the entries under a prefix, or with neither, all entries.
+    #[tool(read_only)]
+    pub fn get_state(
+        db: &Connection,
+        #[arg(desc = "Exact key to read.")] key: Option<String>,
+        #[arg(desc = "Read every key starting with this.")] prefix: Option<String>,
+    ) -> Result<StateRead, ToolError> {
+        match (key, prefix) {
+            (Some(_), Some(_)) => Err(ToolError::invalid(
+                "prefix",
+                "give either key or prefix, not both",
+            )),
+            (Some(key), None) => {
+                check_key("key", &key)?;
+                Ok(StateRead::One {
+                    entry: state::get(db, &key)?,
+                })
+            }
+            (None, prefix) => Ok(StateRead::Many {
+                entries: state::list(db, prefix.as_deref())?,
+            }),
+        }
+    }
+
+    /// Delete read messages and superseded sessions older than N days. Broadcasts go once every live session has read them.
+    #[tool(destructive, idempotent)]
+    pub fn prune(
+        db: &Connection,
+        _me: &Session,
+        #[arg(default = 30, desc = "Age in days (0 or more).")] older_than_days: i64,
+    ) -> Result<Pruned, ToolError> {
+        if !(0..=MAX_PRUNE_DAYS).contains(&older_than_days) {
+            return Err(ToolError::invalid(
+                "older_than_days",
+                format!("{older_than_days} is out of range: give 0 to {MAX_PRUNE_DAYS} days"),
+            ));
+        }
+        let cutoff = clock::ago(Duration::from_secs(older_than_days as u64 * 86_400));
+        Ok(Pruned {
+            messages_deleted: messages::prune(db, &cutoff)?,
+            sessions_deleted: sessions::prune(db, &cutoff)?,
+        })
+    }
+}
+
+/// Checks a session name (or, with `broadcast`, a recipient that may be `*`).
+pub fn check_name(arg: &str, name: &str, broadcast: bool) -> Result<(), ToolError> {
+    let problem = if name.is_empty() {
+        "is empty".to_string()
+    } else if name == BROADCAST && !broadcast {
+        "\"*\" means every session and cannot be a name".to_string()
+    } else if name.chars().count() > MAX_NAME_CHARS {
+        format!(
+            "is {} characters long: use at most {MAX_NAME_CHARS}",
+            name.chars().count()
+        )
+    } else if name.chars().any(char::is_control) {
+        "contains control characters".to_string()
+    } else if name.trim() != name {
+        "has leading or trailing spaces".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(ToolError::invalid(arg, problem))
+}
+
+fn check_key(arg: &str, key: &str) -> Result<(), ToolError> {
+    if key.is_empty() {
+        return Err(ToolError::invalid(arg, "is empty"));
+    }
+    let chars = key.chars().count();
+    if chars > MAX_KEY_CHARS {
+        return Err(ToolError::invalid(
+            arg,
+            format!("is {chars} characters long: use at most {MAX_KEY_CHARS}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_size(arg: &str, bytes: usize, max: usize) -> Result<(), ToolError> {
+    if bytes > max {
+        return Err(ToolError::invalid(
+            arg,
+            format!(
+                "is {bytes} bytes, over the {max}-byte cap: store large content in a file and send its path (the cap is set with --max-body-bytes)"
+            ),
+        ));
+    }
+    Ok(())
+}
