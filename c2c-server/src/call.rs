@@ -27,15 +27,18 @@ pub struct Session {
 pub struct Client {
     config: Arc<Config>,
     session: Option<Session>,
+    superseded: bool,
     bound: RefCell<Option<Session>>,
 }
 
 impl Client {
-    /// A client with `config`, currently registered as `session` (if any).
-    pub fn new(config: Arc<Config>, session: Option<Session>) -> Self {
+    /// A client with `config`, currently registered as `session` (if any); `superseded` says
+    /// that another registration has taken that session's name since.
+    pub fn new(config: Arc<Config>, session: Option<Session>, superseded: bool) -> Self {
         Client {
             config,
             session,
+            superseded,
             bound: RefCell::new(None),
         }
     }
@@ -48,6 +51,11 @@ impl Client {
     /// The session this client was registered as when the call began.
     pub fn session(&self) -> Option<&Session> {
         self.session.as_ref()
+    }
+
+    /// The client's session if it still holds its name.
+    pub fn live_session(&self) -> Option<&Session> {
+        self.session.as_ref().filter(|_| !self.superseded)
     }
 
     /// Makes `session` this client's session once the call's transaction commits.
@@ -65,18 +73,12 @@ impl Client {
 pub struct Call<'c> {
     db: &'c Connection,
     client: Client,
-    superseded: bool,
 }
 
 impl<'c> Call<'c> {
-    /// A call inside the transaction `db`; `superseded` says that the client's session has
-    /// been taken over by another registration of its name.
-    pub fn new(db: &'c Connection, client: Client, superseded: bool) -> Self {
-        Call {
-            db,
-            client,
-            superseded,
-        }
+    /// A call by `client` inside the transaction `db`.
+    pub fn new(db: &'c Connection, client: Client) -> Self {
+        Call { db, client }
     }
 
     /// The client behind the call.
@@ -102,12 +104,12 @@ impl FromCall for Client {
 impl FromCall for Session {
     const NEEDS_SESSION: bool = true;
     fn from_call<'a>(call: &'a Call<'_>) -> Result<&'a Self, ToolError> {
-        match call.client.session() {
-            None => Err(ToolError::NotRegistered),
-            Some(s) if call.superseded => Err(ToolError::Superseded {
+        match (call.client.session(), call.client.live_session()) {
+            (None, _) => Err(ToolError::NotRegistered),
+            (Some(s), None) => Err(ToolError::Superseded {
                 name: s.name.clone(),
             }),
-            Some(s) => Ok(s),
+            (_, Some(s)) => Ok(s),
         }
     }
 }

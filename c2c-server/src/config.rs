@@ -18,14 +18,18 @@ pub struct Config {
 }
 
 impl Config {
-    /// Settings for `db_path` with the default limits and the process's working directory.
+    /// Settings for `db_path` with the default limits and, as the working directory, the
+    /// project Claude Code names in `CLAUDE_PROJECT_DIR`, else the process's own.
     pub fn new(db_path: PathBuf) -> Self {
+        let project = std::env::var_os("CLAUDE_PROJECT_DIR").filter(|p| !p.is_empty());
+        let cwd = project
+            .map(PathBuf::from)
+            .or_else(|| std::env::current_dir().ok())
+            .map(|p| p.to_string_lossy().into_owned());
         Config {
             db_path,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            cwd: std::env::current_dir()
-                .ok()
-                .map(|p| p.to_string_lossy().into_owned()),
+            cwd,
         }
     }
 }

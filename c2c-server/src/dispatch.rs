@@ -93,7 +93,7 @@ impl Dispatcher {
             superseded =
                 sessions::heartbeat(&tx, &s.session_id, &clock::now())? == Standing::Superseded;
         }
-        let call = Call::new(&tx, Client::new(self.config.clone(), session), superseded);
+        let call = Call::new(&tx, Client::new(self.config.clone(), session, superseded));
         let result = (tool.call)(&call, args);
         let bound = call.client().take_bound();
         drop(call);

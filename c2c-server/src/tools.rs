@@ -123,7 +123,7 @@ pub struct Pruned {
 
 #[c2c_macros::tools]
 impl Tools {
-    /// Claim a name (e.g. "local") that other sessions address you by. A live holder of the name is superseded: it keeps its history but stops receiving.
+    /// Claim a name (e.g. "local") that other sessions address you by. A live holder of the name is superseded: it keeps its history but stops receiving. Calling it again with your current name keeps your registration.
     #[tool(idempotent)]
     pub fn register_session(
         db: &Connection,
@@ -133,6 +133,16 @@ impl Tools {
         metadata: Option<Map<String, Value>>,
     ) -> Result<Registered, ToolError> {
         check_name("name", &name, false)?;
+        // Registering again under the name this client holds keeps its registration.
+        if let Some(current) = client.live_session().filter(|s| s.name == name) {
+            if let Some(metadata) = &metadata {
+                sessions::set_metadata(db, &current.session_id, metadata)?;
+            }
+            return Ok(Registered {
+                session_id: current.session_id.clone(),
+                name,
+            });
+        }
         let previous = client.session().map(|s| s.session_id.as_str());
         let metadata = metadata.unwrap_or_default();
         let session = sessions::register(

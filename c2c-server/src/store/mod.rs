@@ -33,17 +33,17 @@ pub fn default_path() -> Result<PathBuf, StoreError> {
 /// Opens (creating if needed) the database at `path` and brings its schema up to date.
 /// A new directory is made 0700 and a new file 0600.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|source| StoreError::CreateDir {
-                    path: dir.to_path_buf(),
-                    source,
-                })?;
-        }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
     }
     if !path.exists() {
         // SQLite creates the -wal and -shm files with the main file's permissions.
@@ -52,13 +52,13 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
             .create_new(true)
             .mode(0o600)
             .open(path);
-        if let Err(source) = created {
-            if source.kind() != std::io::ErrorKind::AlreadyExists {
-                return Err(StoreError::CreateFile {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
+        if let Err(source) = created
+            && source.kind() != std::io::ErrorKind::AlreadyExists
+        {
+            return Err(StoreError::CreateFile {
+                path: path.to_path_buf(),
+                source,
+            });
         }
     }
     let open_error = |source| StoreError::Open {
@@ -113,3 +113,6 @@ pub fn new_id(conn: &Connection) -> rusqlite::Result<String> {
         &hex[20..32]
     ))
 }
+
+#[cfg(test)]
+mod tests;

@@ -70,6 +70,20 @@ pub fn register(
     })
 }
 
+/// Replaces the metadata of `session_id`.
+pub fn set_metadata(
+    db: &Connection,
+    session_id: &str,
+    metadata: &Map<String, Value>,
+) -> rusqlite::Result<()> {
+    db.prepare_cached("UPDATE sessions SET metadata = ?1 WHERE session_id = ?2")?
+        .execute(params![
+            Value::Object(metadata.clone()).to_string(),
+            session_id
+        ])?;
+    Ok(())
+}
+
 /// Refreshes `last_seen_at` of `session_id` and says whether it still holds its name.
 pub fn heartbeat(db: &Connection, session_id: &str, at: &str) -> rusqlite::Result<Standing> {
     let superseded: Option<bool> = db

@@ -1,0 +1,270 @@
+//! Unit tests of the store on an in-memory database: the queries behind each tool.
+
+use serde_json::{Map, json};
+
+use super::messages::{self, NotMarked, NotMarkedReason};
+use super::sessions::{self, Standing};
+use super::state;
+use crate::call::Session;
+use crate::clock;
+
+fn db() -> rusqlite::Connection {
+    super::open_in_memory().unwrap()
+}
+
+fn register(db: &rusqlite::Connection, name: &str) -> Session {
+    sessions::register(db, name, Some("/repo"), &Map::new(), None).unwrap()
+}
+
+fn ids(list: &[messages::Message]) -> Vec<i64> {
+    list.iter().map(|m| m.id).collect()
+}
+
+#[test]
+fn session_ids_are_unique_v4_uuids() {
+    let db = db();
+    let a = super::new_id(&db).unwrap();
+    let b = super::new_id(&db).unwrap();
+    assert_ne!(a, b);
+    assert_eq!(a.len(), 36);
+    assert_eq!(&a[14..15], "4");
+}
+
+#[test]
+fn registering_a_taken_name_supersedes_the_holder() {
+    let db = db();
+    let old = register(&db, "local");
+    let new = register(&db, "local");
+    let now = clock::now();
+    assert_eq!(
+        sessions::heartbeat(&db, &old.session_id, &now).unwrap(),
+        Standing::Superseded
+    );
+    assert_eq!(
+        sessions::heartbeat(&db, &new.session_id, &now).unwrap(),
+        Standing::Live
+    );
+    let listed = sessions::list(&db, "", Some(&new.session_id)).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].session_id, new.session_id);
+    assert!(listed[0].is_self);
+    // The superseded row keeps its name (no -stale- renaming) for its history.
+    let name: String = db
+        .query_row(
+            "SELECT name FROM sessions WHERE session_id = ?1",
+            [&old.session_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(name, "local");
+}
+
+#[test]
+fn re_registering_under_a_new_name_retires_the_previous_registration() {
+    let db = db();
+    let first = register(&db, "a");
+    let second = sessions::register(&db, "b", None, &Map::new(), Some(&first.session_id)).unwrap();
+    let names: Vec<String> = sessions::list(&db, "", None)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, vec!["b"]);
+    assert_eq!(second.name, "b");
+}
+
+#[test]
+fn names_containing_stale_are_ordinary() {
+    let db = db();
+    register(&db, "x-stale-y");
+    let listed = sessions::list(&db, "", None).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].name, "x-stale-y");
+}
+
+#[test]
+fn list_sessions_honours_the_cutoff_and_metadata() {
+    let db = db();
+    let mut meta = Map::new();
+    meta.insert("repo".into(), json!("etl"));
+    sessions::register(&db, "local", None, &meta, None).unwrap();
+    assert_eq!(
+        sessions::list(&db, "", None).unwrap()[0].metadata,
+        json!({"repo": "etl"})
+    );
+    assert!(sessions::list(&db, "9999", None).unwrap().is_empty());
+}
+
+#[test]
+fn direct_messages_reach_only_their_recipient_in_order() {
+    let db = db();
+    let a = register(&db, "a");
+    register(&db, "b");
+    let m1 = messages::send(&db, &a, "b", "one", Some("status")).unwrap();
+    let m2 = messages::send(&db, &a, "b", "two", None).unwrap();
+    messages::send(&db, &a, "c", "not for b", None).unwrap();
+    let inbox = messages::inbox(&db, "b", true, 20, None).unwrap();
+    assert_eq!(ids(&inbox), vec![m1, m2]);
+    assert_eq!(inbox[0].from_name, "a");
+    assert_eq!(inbox[0].from_session, a.session_id);
+    assert_eq!(inbox[0].tag.as_deref(), Some("status"));
+    assert_eq!(inbox[0].read_at, None);
+    assert_eq!(
+        ids(&messages::inbox(&db, "b", true, 20, Some("status")).unwrap()),
+        vec![m1]
+    );
+    assert_eq!(
+        ids(&messages::inbox(&db, "b", true, 1, None).unwrap()),
+        vec![m1]
+    );
+    assert!(
+        messages::inbox(&db, "a", true, 20, None)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn mark_read_acknowledges_only_what_is_addressed_to_the_caller() {
+    let db = db();
+    let a = register(&db, "a");
+    let mine = messages::send(&db, &a, "b", "for b", None).unwrap();
+    let theirs = messages::send(&db, &a, "c", "for c", None).unwrap();
+    let (marked, not_marked) = messages::mark_read(&db, "b", &[mine, theirs, 999]).unwrap();
+    assert_eq!(marked, 1);
+    assert_eq!(
+        not_marked,
+        vec![
+            NotMarked {
+                id: theirs,
+                reason: NotMarkedReason::NotAddressedToYou
+            },
+            NotMarked {
+                id: 999,
+                reason: NotMarkedReason::NotFound
+            },
+        ]
+    );
+    let (marked, not_marked) = messages::mark_read(&db, "b", &[mine]).unwrap();
+    assert_eq!(
+        (marked, not_marked[0].reason),
+        (0, NotMarkedReason::AlreadyRead)
+    );
+    assert_eq!(
+        ids(&messages::inbox(&db, "c", true, 20, None).unwrap()),
+        vec![theirs]
+    );
+    let all = messages::inbox(&db, "b", false, 20, None).unwrap();
+    assert_eq!(ids(&all), vec![mine]);
+    assert!(all[0].read_at.is_some());
+}
+
+#[test]
+fn broadcasts_keep_read_state_per_recipient() {
+    let db = db();
+    let a = register(&db, "a");
+    register(&db, "b");
+    register(&db, "c");
+    let id = messages::send(&db, &a, "*", "hello all", None).unwrap();
+    assert!(
+        messages::inbox(&db, "a", true, 20, None)
+            .unwrap()
+            .is_empty(),
+        "own broadcast"
+    );
+    assert_eq!(
+        messages::mark_read(&db, "a", &[id]).unwrap().1[0].reason,
+        NotMarkedReason::NotAddressedToYou
+    );
+    assert_eq!(messages::mark_read(&db, "b", &[id]).unwrap().0, 1);
+    assert!(
+        messages::inbox(&db, "b", true, 20, None)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        ids(&messages::inbox(&db, "c", true, 20, None).unwrap()),
+        vec![id]
+    );
+    // A session that registers later still sees it.
+    register(&db, "late");
+    assert_eq!(
+        ids(&messages::inbox(&db, "late", true, 20, None).unwrap()),
+        vec![id]
+    );
+    let b_all = messages::inbox(&db, "b", false, 20, None).unwrap();
+    assert!(b_all[0].read_at.is_some());
+    assert_eq!(
+        messages::inbox(&db, "c", false, 20, None).unwrap()[0].read_at,
+        None
+    );
+}
+
+#[test]
+fn inbox_of_everything_shows_the_latest_oldest_first() {
+    let db = db();
+    let a = register(&db, "a");
+    let sent: Vec<i64> = (0..5)
+        .map(|i| messages::send(&db, &a, "b", &format!("m{i}"), None).unwrap())
+        .collect();
+    messages::mark_read(&db, "b", &sent).unwrap();
+    assert_eq!(
+        ids(&messages::inbox(&db, "b", false, 2, None).unwrap()),
+        sent[3..].to_vec()
+    );
+}
+
+#[test]
+fn prune_removes_read_and_fully_read_messages_only() {
+    let db = db();
+    let a = register(&db, "a");
+    register(&db, "b");
+    let old = register(&db, "c");
+    register(&db, "c"); // supersedes `old`
+    let read = messages::send(&db, &a, "b", "read", None).unwrap();
+    let unread = messages::send(&db, &a, "b", "unread", None).unwrap();
+    let broadcast = messages::send(&db, &a, "*", "all", None).unwrap();
+    messages::mark_read(&db, "b", &[read, broadcast]).unwrap();
+    let future = "9999-01-01T00:00:00.000000+00:00";
+    // The broadcast is unread by c, so it stays; the read direct message goes.
+    assert_eq!(messages::prune(&db, future).unwrap(), 1);
+    messages::mark_read(&db, "c", &[broadcast]).unwrap();
+    assert_eq!(messages::prune(&db, future).unwrap(), 1);
+    assert_eq!(
+        ids(&messages::inbox(&db, "b", true, 20, None).unwrap()),
+        vec![unread]
+    );
+    assert_eq!(sessions::prune(&db, future).unwrap(), 1);
+    assert_eq!(
+        sessions::heartbeat(&db, &old.session_id, future).unwrap(),
+        Standing::Superseded
+    );
+    // Nothing older than the epoch: nothing goes.
+    assert_eq!(messages::prune(&db, "1970").unwrap(), 0);
+}
+
+#[test]
+fn state_is_last_writer_wins_with_its_writer() {
+    let db = db();
+    state::set(&db, "run/last", &json!({"id": "abc"}).to_string(), "a").unwrap();
+    state::set(&db, "run/last", &json!("def").to_string(), "b").unwrap();
+    state::set(&db, "other", "1", "a").unwrap();
+    state::set(&db, "run%", "2", "a").unwrap();
+    let entry = state::get(&db, "run/last").unwrap().unwrap();
+    assert_eq!(
+        (entry.value, entry.updated_by.as_str()),
+        (json!("def"), "b")
+    );
+    assert!(state::get(&db, "missing").unwrap().is_none());
+    let keys = |p| {
+        state::list(&db, p)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.key)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(Some("run")), vec!["run%", "run/last"]);
+    // LIKE wildcards in a prefix are plain characters.
+    assert_eq!(keys(Some("run%")), vec!["run%"]);
+    assert_eq!(keys(None), vec!["other", "run%", "run/last"]);
+}
