@@ -41,100 +41,89 @@ pub fn is_ours(attr: &Attribute) -> bool {
 /// Reads every `#[tool(..)]` among `attrs`; a second `#[tool]` attribute is an error.
 pub fn tool_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> ToolAttrs {
     let mut out = ToolAttrs::default();
-    let mut seen: Vec<&'static str> = Vec::new();
-    let mut first = true;
-    for attr in attrs.iter().filter(|a| a.path().is_ident(TOOL)) {
-        if !std::mem::take(&mut first) {
-            cx.error_spanned_by(attr, "duplicate #[tool] attribute: put all keys in one");
-            continue;
-        }
-        // #[tool] alone is allowed and means "no annotations".
-        if matches!(attr.meta, syn::Meta::Path(_)) {
-            continue;
-        }
-        let result = attr.parse_nested_meta(|meta| {
-            let key = flag_key(&meta, symbol::TOOL_KEYS, "tool")?;
-            if seen.contains(&key) {
-                return Err(meta.error(format_args!("duplicate key `{key}` in #[tool]")));
-            }
-            seen.push(key);
-            match key {
-                // #[tool(name = "send-message")]
-                NAME => out.name = Some(meta.value()?.parse()?),
-                // #[tool(read_only)], #[tool(destructive)], ...
-                _ => {
-                    if meta.input.peek(syn::Token![=]) {
-                        return Err(meta.error(format_args!(
-                            "`{key}` is a flag: write #[tool({key})] without a value"
-                        )));
-                    }
-                    match key {
-                        READ_ONLY => out.read_only = true,
-                        DESTRUCTIVE => out.destructive = true,
-                        IDEMPOTENT => out.idempotent = true,
-                        _ => out.no_heartbeat = true,
-                    }
+    for_each_key(cx, attrs, TOOL, symbol::TOOL_KEYS, |key, meta| {
+        match key {
+            // #[tool(name = "send-message")]
+            NAME => out.name = Some(meta.value()?.parse()?),
+            // #[tool(read_only)], #[tool(destructive)], ...
+            _ => {
+                if meta.input.peek(syn::Token![=]) {
+                    return Err(meta.error(format_args!(
+                        "`{key}` is a flag: write #[tool({key})] without a value"
+                    )));
+                }
+                match key {
+                    READ_ONLY => out.read_only = true,
+                    DESTRUCTIVE => out.destructive = true,
+                    IDEMPOTENT => out.idempotent = true,
+                    _ => out.no_heartbeat = true,
                 }
             }
-            Ok(())
-        });
-        if let Err(e) = result {
-            cx.syn_error(e);
         }
-    }
+        Ok(())
+    });
     out
 }
 
 /// Reads every `#[arg(..)]` among `attrs`; a second `#[arg]` attribute is an error.
 pub fn arg_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> ArgAttrs {
     let mut out = ArgAttrs::default();
+    for_each_key(cx, attrs, ARG, symbol::ARG_KEYS, |key, meta| {
+        match key {
+            // #[arg(default = 20)]
+            DEFAULT => {
+                let span = meta
+                    .path
+                    .get_ident()
+                    .map_or_else(Span::call_site, |i| i.span());
+                out.default = Some((span, meta.value()?.parse()?));
+            }
+            // #[arg(desc = "Most messages to return.")]
+            _ => out.desc = Some(meta.value()?.parse()?),
+        }
+        Ok(())
+    });
+    out
+}
+
+// Walks the keys of the one `#[name(..)]` attribute among `attrs`, reporting a repeated
+// attribute, unknown keys (with the valid ones) and repeated keys; `#[name]` alone has none.
+fn for_each_key(
+    cx: &mut Ctxt,
+    attrs: &[Attribute],
+    name: &str,
+    valid: &[&'static str],
+    mut each: impl FnMut(&'static str, &ParseNestedMeta) -> syn::Result<()>,
+) {
     let mut seen: Vec<&'static str> = Vec::new();
-    let mut first = true;
-    for attr in attrs.iter().filter(|a| a.path().is_ident(ARG)) {
-        if !std::mem::take(&mut first) {
-            cx.error_spanned_by(attr, "duplicate #[arg] attribute: put all keys in one");
+    for (i, attr) in attrs.iter().filter(|a| a.path().is_ident(name)).enumerate() {
+        if i > 0 {
+            cx.error_spanned_by(
+                attr,
+                format_args!("duplicate #[{name}] attribute: put all keys in one"),
+            );
+            continue;
+        }
+        if matches!(attr.meta, syn::Meta::Path(_)) {
             continue;
         }
         let result = attr.parse_nested_meta(|meta| {
-            let key = flag_key(&meta, symbol::ARG_KEYS, "arg")?;
-            if seen.contains(&key) {
-                return Err(meta.error(format_args!("duplicate key `{key}` in #[arg]")));
+            let found = meta.path.get_ident().map(|i| i.to_string());
+            let Some(key) = valid.iter().find(|k| found.as_deref() == Some(**k)) else {
+                return Err(meta.error(format_args!(
+                    "unknown key in #[{name}]: expected {}",
+                    symbol::list(valid)
+                )));
+            };
+            if seen.contains(key) {
+                return Err(meta.error(format_args!("duplicate key `{key}` in #[{name}]")));
             }
             seen.push(key);
-            match key {
-                // #[arg(default = 20)]
-                DEFAULT => {
-                    let span = meta
-                        .path
-                        .get_ident()
-                        .map_or_else(Span::call_site, |i| i.span());
-                    out.default = Some((span, meta.value()?.parse()?));
-                }
-                // #[arg(desc = "Most messages to return.")]
-                _ => out.desc = Some(meta.value()?.parse()?),
-            }
-            Ok(())
+            each(key, &meta)
         });
         if let Err(e) = result {
             cx.syn_error(e);
         }
-    }
-    out
-}
-
-// The key of one nested meta item, checked against the valid keys of its attribute.
-fn flag_key(
-    meta: &ParseNestedMeta,
-    valid: &[&'static str],
-    attr: &str,
-) -> syn::Result<&'static str> {
-    let found = meta.path.get_ident().map(|i| i.to_string());
-    match valid.iter().find(|k| found.as_deref() == Some(**k)) {
-        Some(key) => Ok(key),
-        None => Err(meta.error(format_args!(
-            "unknown key in #[{attr}]: expected {}",
-            symbol::list(valid)
-        ))),
     }
 }
 

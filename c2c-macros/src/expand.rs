@@ -188,9 +188,9 @@ fn companion(tool: &Tool) -> TokenStream {
         fn #input_fn() -> #registry::JsonObject {
             #[derive(#private::schemars::JsonSchema)]
             #[schemars(crate = #schemars_crate, deny_unknown_fields)]
-            #[allow(dead_code)]
-            struct Args { #(#fields,)* }
-            #registry::schema_for::<Args>()
+            #[allow(dead_code, non_camel_case_types)]
+            struct __C2cArgs { #(#fields,)* }
+            #registry::schema_for::<__C2cArgs>()
         }
         fn #output_fn() -> #registry::JsonObject {
             #registry::schema_for::<#output_ok>()

@@ -275,17 +275,26 @@ pub fn schema_for<T: JsonSchema>() -> JsonObject {
     }
 }
 
-// `format` (uint32, int64) and `minimum: 0` add tokens the model does not need.
-fn strip_noise(value: &mut Value) {
-    match value {
-        Value::Object(object) => {
-            object.remove("format");
-            for child in object.values_mut() {
-                strip_noise(child);
+// `format` (uint32, int64) adds tokens the model does not need. Walks only the places that
+// hold subschemas, so a property that is itself called "format" stays.
+fn strip_noise(schema: &mut Value) {
+    let Value::Object(object) = schema else {
+        return;
+    };
+    if matches!(object.get("format"), Some(Value::String(_))) {
+        object.remove("format");
+    }
+    for (key, child) in object.iter_mut() {
+        match (key.as_str(), child) {
+            ("properties" | "$defs" | "definitions", Value::Object(map)) => {
+                map.values_mut().for_each(strip_noise)
             }
+            ("anyOf" | "oneOf" | "allOf" | "prefixItems", Value::Array(list)) => {
+                list.iter_mut().for_each(strip_noise)
+            }
+            ("items" | "additionalProperties" | "not", child) => strip_noise(child),
+            _ => {}
         }
-        Value::Array(items) => items.iter_mut().for_each(strip_noise),
-        _ => {}
     }
 }
 
@@ -327,5 +336,84 @@ impl ToolDef {
                     .idempotent(self.idempotent)
                     .open_world(false),
             )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strips_format_keywords_but_not_properties_named_format() {
+        let mut schema = json!({
+            "type": "object",
+            "properties": {
+                "format": {"type": "string"},
+                "n": {"type": "integer", "format": "uint32"},
+                "list": {"type": "array", "items": {"type": "integer", "format": "int64"}}
+            },
+            "$defs": {"X": {"anyOf": [{"type": "number", "format": "double"}]}}
+        });
+        strip_noise(&mut schema);
+        assert_eq!(
+            schema,
+            json!({
+                "type": "object",
+                "properties": {
+                    "format": {"type": "string"},
+                    "n": {"type": "integer"},
+                    "list": {"type": "array", "items": {"type": "integer"}}
+                },
+                "$defs": {"X": {"anyOf": [{"type": "number"}]}}
+            })
+        );
+    }
+
+    #[test]
+    fn take_arg_applies_defaults_and_names_problems() {
+        let mut args = JsonObject::new();
+        args.insert("n".into(), json!("x"));
+        args.insert("d".into(), Value::Null);
+        let err = take_arg::<u32>(&mut args, "n", None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "invalid argument `n`: invalid type: string \"x\", expected an integer"
+        );
+        assert_eq!(take_arg::<u32>(&mut args, "d", Some(|| 7)).unwrap(), 7);
+        assert_eq!(
+            take_arg::<Option<String>>(&mut args, "absent", None).unwrap(),
+            None
+        );
+        let err = take_arg::<String>(&mut args, "absent", None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "missing required argument `absent`");
+        let mut args = JsonObject::new();
+        args.insert("m".into(), json!([1]));
+        let err = take_arg::<Map<String, Value>>(&mut args, "m", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("expected a JSON object"), "{err}");
+    }
+
+    #[test]
+    fn unknown_arguments_name_the_valid_ones() {
+        let mut args = JsonObject::new();
+        args.insert("bogus".into(), json!(1));
+        let err = reject_unknown(&args, &["to", "body"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "unknown argument `bogus`; valid arguments: `to`, `body`"
+        );
+        let err = reject_unknown(&args, &[]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "unknown argument `bogus`; this tool takes no arguments"
+        );
     }
 }
