@@ -149,6 +149,11 @@ pub enum StoreError {
         /// The newest schema version this build knows.
         known: i64,
     },
+    /// The path names a directory, not a file.
+    IsDirectory {
+        /// The path given.
+        path: PathBuf,
+    },
     /// No home directory is known, so the default path cannot be formed.
     NoHome,
 }
@@ -193,6 +198,12 @@ impl fmt::Display for StoreError {
                 "the database {} has schema version {found}, newer than this claude-c2c knows \
                  ({known}): upgrade claude-c2c",
                 path.display()
+            ),
+            StoreError::IsDirectory { path } => write!(
+                f,
+                "the database path {} is a directory: give a file path, e.g. {}",
+                path.display(),
+                path.join("c2c.db").display()
             ),
             StoreError::NoHome => f.write_str(
                 "no home directory (HOME is not set): give the database path with --db or \

@@ -33,6 +33,11 @@ pub fn default_path() -> Result<PathBuf, StoreError> {
 /// Opens (creating if needed) the database at `path` and brings its schema up to date.
 /// A new directory is made 0700 and a new file 0600.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    if path.is_dir() {
+        return Err(StoreError::IsDirectory {
+            path: path.to_path_buf(),
+        });
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.exists()
     {
