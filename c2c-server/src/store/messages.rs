@@ -88,26 +88,32 @@ pub fn inbox(
     limit: u32,
     tag: Option<&str>,
 ) -> rusqlite::Result<Vec<Message>> {
+    // Each branch walks its (to_name, id) index in order and stops at the limit, so the cost
+    // follows `limit`, not the number of messages stored.
     let sql = if unread_only {
         format!(
-            "SELECT {COLUMNS}, NULL FROM messages
-              WHERE to_name = ?1 AND read_at IS NULL AND (?2 IS NULL OR tag = ?2)
+            "SELECT * FROM (SELECT {COLUMNS}, NULL FROM messages
+                             WHERE to_name = ?1 AND read_at IS NULL AND (?2 IS NULL OR tag = ?2)
+                             ORDER BY id LIMIT ?3)
              UNION ALL
-             SELECT {COLUMNS}, NULL FROM messages AS m
-              WHERE to_name = '*' AND from_name != ?1 AND (?2 IS NULL OR tag = ?2)
-                AND NOT EXISTS (SELECT 1 FROM broadcast_reads AS r
-                                 WHERE r.message_id = m.id AND r.reader = ?1)
+             SELECT * FROM (SELECT {COLUMNS}, NULL FROM messages AS m
+                             WHERE to_name = '*' AND from_name != ?1 AND (?2 IS NULL OR tag = ?2)
+                               AND NOT EXISTS (SELECT 1 FROM broadcast_reads AS r
+                                                WHERE r.message_id = m.id AND r.reader = ?1)
+                             ORDER BY id LIMIT ?3)
              ORDER BY id LIMIT ?3"
         )
     } else {
         format!(
-            "SELECT {COLUMNS}, read_at FROM messages
-              WHERE to_name = ?1 AND (?2 IS NULL OR tag = ?2)
+            "SELECT * FROM (SELECT {COLUMNS}, read_at FROM messages
+                             WHERE to_name = ?1 AND (?2 IS NULL OR tag = ?2)
+                             ORDER BY id DESC LIMIT ?3)
              UNION ALL
-             SELECT {COLUMNS}, (SELECT r.read_at FROM broadcast_reads AS r
-                                 WHERE r.message_id = m.id AND r.reader = ?1)
-               FROM messages AS m
-              WHERE to_name = '*' AND from_name != ?1 AND (?2 IS NULL OR tag = ?2)
+             SELECT * FROM (SELECT {COLUMNS}, (SELECT r.read_at FROM broadcast_reads AS r
+                                                WHERE r.message_id = m.id AND r.reader = ?1)
+                              FROM messages AS m
+                             WHERE to_name = '*' AND from_name != ?1 AND (?2 IS NULL OR tag = ?2)
+                             ORDER BY id DESC LIMIT ?3)
              ORDER BY id DESC LIMIT ?3"
         )
     };
