@@ -21,6 +21,8 @@
 //! The flow is parse ([`ast`], [`attr`]) -> validate ([`valid`]) -> expand ([`expand`]), with
 //! every error collected ([`ctxt`]) so one build shows them all.
 
+#![warn(missing_docs)]
+
 mod ast;
 mod attr;
 mod ctxt;

@@ -15,9 +15,11 @@ use crate::dispatch::Dispatcher;
 use crate::server::Server;
 use crate::{spec, store};
 
-/// Exit status for a failure to start (bad database, bad name) or a failed check.
+/// Exit status for a failure to start (bad database, bad name) or a failed check; a command
+/// line that clap rejects exits with 2.
 const EXIT_FAILURE: u8 = 1;
-/// Exit status for a command line that clap rejected is 2, as clap sets it.
+
+/// The command line of `claude-c2c`.
 #[derive(Debug, Parser)]
 #[command(
     name = "claude-c2c",

@@ -7,6 +7,8 @@
 //! [`tools`] (the annotated functions; the [`registry`] types describe them). [`spec`] renders
 //! the registry as the checked-in reference in `spec/`.
 
+#![warn(missing_docs)]
+
 // Lets the code that `#[c2c_macros::tools]` generates name `::c2c_server` inside this crate too.
 extern crate self as c2c_server;
 
