@@ -206,7 +206,8 @@ impl Tools {
     ) -> Result<Sent, ToolError> {
         check_name("to", &to, true)?;
         if let Some(tag) = &tag {
-            check_name("tag", tag, false)?;
+            // A tag is a filter, not an address: "*" is an ordinary tag.
+            check_name("tag", tag, true)?;
         }
         if body.is_empty() {
             return Err(ToolError::invalid(
