@@ -7,7 +7,7 @@ use syn::meta::ParseNestedMeta;
 use syn::{Attribute, Expr, LitStr};
 
 use crate::ctxt::Ctxt;
-use crate::symbol::{self, ARG, DEFAULT, DESTRUCTIVE, IDEMPOTENT, NAME, READ_ONLY, TOOL};
+use crate::symbol::{self, ARG, DEFAULT, DESC, DESTRUCTIVE, IDEMPOTENT, NAME, READ_ONLY, TOOL};
 
 /// What `#[tool(..)]` said about a function.
 #[derive(Default)]
@@ -31,6 +31,8 @@ pub struct ArgAttrs {
     pub default: Option<(Span, Expr)>,
     /// `desc = ".."`
     pub desc: Option<LitStr>,
+    /// `negate = ".."`
+    pub negate: Option<LitStr>,
 }
 
 /// Whether `attr` is one of the macro's own attributes (which it strips from the output).
@@ -79,7 +81,9 @@ pub fn arg_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> ArgAttrs {
                 out.default = Some((span, meta.value()?.parse()?));
             }
             // #[arg(desc = "Most messages to return.")]
-            _ => out.desc = Some(meta.value()?.parse()?),
+            DESC => out.desc = Some(meta.value()?.parse()?),
+            // #[arg(negate = "all")]
+            _ => out.negate = Some(meta.value()?.parse()?),
         }
         Ok(())
     });

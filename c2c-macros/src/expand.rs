@@ -231,6 +231,10 @@ fn tool_def(tool: &Tool) -> TokenStream {
             .as_ref()
             .map(|d| d.value())
             .unwrap_or_default();
+        let negate = match &arg.attrs.negate {
+            Some(flag) => quote!(::core::option::Option::Some(#flag)),
+            None => quote!(::core::option::Option::None),
+        };
         let default = match arg.attrs.default {
             Some(_) => {
                 let f = default_json_fn(tool, arg);
@@ -245,6 +249,7 @@ fn tool_def(tool: &Tool) -> TokenStream {
                 kind: <#ty as #registry::ToolArg>::kind,
                 nullable: <#ty as #registry::ToolArg>::NULLABLE,
                 default: #default,
+                negate: #negate,
             }
         }
     });

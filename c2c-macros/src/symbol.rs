@@ -18,11 +18,13 @@ pub const NAME: &str = "name";
 pub const DEFAULT: &str = "default";
 /// `#[arg(desc = "..")]`
 pub const DESC: &str = "desc";
+/// `#[arg(negate = "all")]`: a command-line flag that sets a boolean argument to false.
+pub const NEGATE: &str = "negate";
 
 /// The keys `#[tool(..)]` accepts, for error messages.
 pub const TOOL_KEYS: &[&str] = &[READ_ONLY, DESTRUCTIVE, IDEMPOTENT, NO_HEARTBEAT, NAME];
 /// The keys `#[arg(..)]` accepts, for error messages.
-pub const ARG_KEYS: &[&str] = &[DEFAULT, DESC];
+pub const ARG_KEYS: &[&str] = &[DEFAULT, DESC, NEGATE];
 
 /// `a`, `b` and `c`, for listing keys in a message.
 pub fn list(keys: &[&str]) -> String {

@@ -28,6 +28,7 @@ pub struct Dispatcher {
     conn: Mutex<Connection>,
     config: Arc<Config>,
     session: Mutex<Option<Session>>,
+    visitor: bool,
     tools: &'static [ToolDef],
 }
 
@@ -38,8 +39,31 @@ impl Dispatcher {
             conn: Mutex::new(conn),
             config: Arc::new(config),
             session: Mutex::new(None),
+            visitor: false,
             tools: <Tools as ToolSet>::TOOLS,
         }
+    }
+
+    /// Acts as `name` for a person or script: as the live session of that name if there is
+    /// one, without superseding it or touching its heartbeat, else as a new registration.
+    pub fn visit(&mut self, name: &str) -> Result<(), ToolError> {
+        self.visitor = true;
+        let live = sessions::live(&lock(&self.conn), name)?;
+        match live {
+            Some(session) => *lock(&self.session) = Some(session),
+            None => {
+                let mut args = JsonObject::new();
+                args.insert("name".into(), Value::String(name.to_string()));
+                self.call("register_session", args)
+                    .unwrap_or_else(|_| unreachable!("register_session is in the registry"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` with the connection, outside any tool (for read-only views of the bus).
+    pub fn with_db<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> T) -> T {
+        f(&lock(&self.conn))
     }
 
     /// Every tool, in registry order.
@@ -81,7 +105,8 @@ impl Dispatcher {
         if tool.needs_session && session.is_none() {
             return Err(ToolError::NotRegistered);
         }
-        let beat = tool.heartbeat && session.is_some();
+        // A visitor borrows a session's name; the session's own heartbeat is not its to give.
+        let beat = tool.heartbeat && session.is_some() && !self.visitor;
         let behavior = if beat || !tool.read_only {
             TransactionBehavior::Immediate
         } else {

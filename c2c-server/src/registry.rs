@@ -63,6 +63,8 @@ pub struct ArgDef {
     pub nullable: bool,
     /// The declared default, as JSON, if any.
     pub default: Option<fn() -> Value>,
+    /// A command-line flag (`#[arg(negate = "all")]`) that sets this boolean to false.
+    pub negate: Option<&'static str>,
 }
 
 impl ArgDef {

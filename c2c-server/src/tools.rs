@@ -227,6 +227,7 @@ impl Tools {
         me: &Session,
         #[arg(
             default = true,
+            negate = "all",
             desc = "Only unread messages; false shows the latest, read or not."
         )]
         unread_only: bool,

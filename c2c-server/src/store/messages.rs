@@ -118,23 +118,42 @@ pub fn inbox(
         )
     };
     let mut stmt = db.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![me, tag, limit], |r| {
-        Ok(Message {
-            id: r.get(0)?,
-            from_session: r.get(1)?,
-            from_name: r.get(2)?,
-            to_name: r.get(3)?,
-            body: r.get(4)?,
-            tag: r.get(5)?,
-            created_at: r.get(6)?,
-            read_at: r.get(7)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![me, tag, limit], row)?;
     let mut messages: Vec<Message> = rows.collect::<rusqlite::Result<_>>()?;
     if !unread_only {
         messages.reverse();
     }
     Ok(messages)
+}
+
+/// Up to `limit` messages with ids above `after`, in id order, as stored (a broadcast's
+/// `read_at` is null: its reads are per recipient). Reads only; marks nothing.
+pub fn after(db: &Connection, after: i64, limit: u32) -> rusqlite::Result<Vec<Message>> {
+    let mut stmt = db.prepare_cached(&format!(
+        "SELECT {COLUMNS}, read_at FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![after, limit], row)?;
+    rows.collect()
+}
+
+/// The highest message id stored, or 0.
+pub fn last_id(db: &Connection) -> rusqlite::Result<i64> {
+    db.query_row("SELECT coalesce(max(id), 0) FROM messages", [], |r| {
+        r.get(0)
+    })
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: r.get(0)?,
+        from_session: r.get(1)?,
+        from_name: r.get(2)?,
+        to_name: r.get(3)?,
+        body: r.get(4)?,
+        tag: r.get(5)?,
+        created_at: r.get(6)?,
+        read_at: r.get(7)?,
+    })
 }
 
 /// Acknowledges the messages `ids` for `me`; returns how many were marked and which were not.

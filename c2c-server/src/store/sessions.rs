@@ -129,3 +129,53 @@ pub fn prune(db: &Connection, cutoff: &str) -> rusqlite::Result<usize> {
     db.prepare_cached("DELETE FROM sessions WHERE superseded_at IS NOT NULL AND last_seen_at < ?1")?
         .execute([cutoff])
 }
+
+/// The live registration holding `name`, if any.
+pub fn live(db: &Connection, name: &str) -> rusqlite::Result<Option<Session>> {
+    db.prepare_cached(
+        "SELECT session_id, name FROM sessions WHERE name = ?1 AND superseded_at IS NULL",
+    )?
+    .query_row([name], |r| {
+        Ok(Session {
+            session_id: r.get(0)?,
+            name: r.get(1)?,
+        })
+    })
+    .optional()
+}
+
+/// A live session with its count of unread messages, for people looking at the bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overview {
+    /// The name.
+    pub name: String,
+    /// When it last called a tool.
+    pub last_seen_at: String,
+    /// Its working directory.
+    pub cwd: Option<String>,
+    /// Messages addressed to it (directly or by broadcast) that it has not acknowledged.
+    pub unread: i64,
+}
+
+/// Every live session, most recently seen first, with its unread count.
+pub fn overview(db: &Connection) -> rusqlite::Result<Vec<Overview>> {
+    let mut stmt = db.prepare_cached(
+        "SELECT s.name, s.last_seen_at, s.cwd,
+                (SELECT count(*) FROM messages WHERE to_name = s.name AND read_at IS NULL)
+              + (SELECT count(*) FROM messages AS m
+                  WHERE m.to_name = '*' AND m.from_name != s.name
+                    AND NOT EXISTS (SELECT 1 FROM broadcast_reads AS r
+                                     WHERE r.message_id = m.id AND r.reader = s.name))
+           FROM sessions AS s WHERE s.superseded_at IS NULL
+          ORDER BY s.last_seen_at DESC",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Overview {
+            name: r.get(0)?,
+            last_seen_at: r.get(1)?,
+            cwd: r.get(2)?,
+            unread: r.get(3)?,
+        })
+    })?;
+    rows.collect()
+}

@@ -29,6 +29,7 @@ impl Demo {
         _meta: Option<Map<String, Value>>,
         _flag: bool,
         _ratio: f64,
+        #[arg(default = true, negate = "all")] _unread_only: bool,
     ) -> Result<Count, ToolError> {
         let _ = (kind, tag);
         Ok(Count { n: u64::from(limit) + ids.len() as u64 })
@@ -51,9 +52,11 @@ fn main() {
     assert!(count.read_only && count.idempotent && !count.destructive && count.heartbeat);
     assert!(!count.needs_session);
     let names: Vec<&str> = count.args.iter().map(|a| a.name).collect();
-    assert_eq!(names, ["limit", "kind", "tag", "ids", "_value", "_meta", "_flag", "_ratio"]);
+    assert_eq!(names, ["limit", "kind", "tag", "ids", "_value", "_meta", "_flag", "_ratio", "_unread_only"]);
     let required: Vec<bool> = count.args.iter().map(|a| a.required()).collect();
-    assert_eq!(required, [false, false, false, true, true, false, true, true]);
+    assert_eq!(required, [false, false, false, true, true, false, true, true, false]);
+    assert_eq!(count.args[8].negate, Some("all"));
+    assert_eq!(count.args[0].negate, None);
     assert_eq!((count.args[0].default.unwrap())(), json!(20));
     assert_eq!((count.args[1].default.unwrap())(), json!("all"));
     assert_eq!(count.args[0].description, "How many.");

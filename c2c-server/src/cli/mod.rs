@@ -1,0 +1,276 @@
+//! The command line. With no subcommand, serve MCP over stdio (optionally registering a name
+//! at start-up). Every tool of the registry is also a subcommand (`tool_cmd`), for people and
+//! scripts; `tail` follows the bus, `sessions` shows who is on it, `gen-spec` writes the
+//! generated reference. Exit status: 0 done, 1 a tool or the database failed, 2 bad usage.
+//! Logs go to stderr, since stdout belongs to the protocol.
+
+mod render;
+mod sessions;
+mod tail;
+mod tool_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
+use rmcp::ServiceExt;
+use serde_json::json;
+
+use crate::config::{Config, DEFAULT_MAX_BODY_BYTES};
+use crate::dispatch::Dispatcher;
+use crate::registry::{ToolDef, ToolSet};
+use crate::server::Server;
+use crate::tools::Tools;
+use crate::{spec, store};
+
+/// How a command failed, which decides the exit status.
+enum Failure {
+    /// The command line was wrong (exit 2).
+    Usage(String),
+    /// A tool, the database or the server failed (exit 1).
+    Failed(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Failed(message)
+    }
+}
+
+/// The options every command shares, and the server's own.
+#[derive(Debug, Parser)]
+#[command(
+    name = "claude-c2c",
+    version,
+    about = "Local MCP server through which coding-agent sessions hand work to each other by name",
+    long_about = "Local MCP server through which coding-agent sessions (Claude Code or any MCP \
+client) hand work to each other by name: durable messages and shared key/value state in one \
+SQLite file.\n\nWith no subcommand it serves MCP over stdio; an MCP client starts it, e.g. \
+`claude mcp add c2c -- claude-c2c --name local`. Every tool is also a subcommand for people and \
+scripts, e.g. `claude-c2c send-message --as ci --to local --body \"deploy done\"`.",
+    after_help = "Exit status: 0 done, 1 a tool or the database failed, 2 bad usage.\n\
+Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more."
+)]
+pub struct Cli {
+    /// Register under this name at start-up, so the model need not call register_session.
+    #[arg(long, env = "C2C_NAME", value_name = "NAME")]
+    name: Option<String>,
+
+    /// The SQLite database file [default: ~/.claude/c2c.db].
+    #[arg(long, env = "CLAUDE_C2C_DB", value_name = "PATH", global = true)]
+    db: Option<PathBuf>,
+
+    /// The largest message body or state value accepted, in bytes.
+    #[arg(long, env = "C2C_MAX_BODY_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, global = true)]
+    max_body_bytes: usize,
+}
+
+/// The options of `gen-spec`.
+#[derive(Debug, Args)]
+struct GenSpecArgs {
+    /// The directory to write into.
+    #[arg(long, default_value = "spec", value_name = "DIR")]
+    out: PathBuf,
+    /// Only check that the files are up to date; exit 1 naming any that are stale.
+    #[arg(long)]
+    check: bool,
+}
+
+/// The options of `sessions`.
+#[derive(Debug, Args)]
+struct SessionsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn command() -> clap::Command {
+    let tools = <Tools as ToolSet>::TOOLS;
+    Cli::command()
+        .subcommand(
+            clap::Command::new("serve")
+                .about("Serve MCP over stdio (what running without a subcommand does)"),
+        )
+        .subcommand(tail::TailArgs::augment_args(
+            clap::Command::new("tail").about(
+                "Follow the bus: print each message as it is sent, until interrupted (reads only)",
+            ),
+        ))
+        .subcommand(SessionsArgs::augment_args(
+            clap::Command::new("sessions")
+                .about("Show live sessions, how long since each was seen, and their unread counts"),
+        ))
+        .subcommand(GenSpecArgs::augment_args(
+            clap::Command::new("gen-spec")
+                .about("Write spec/tools.md, spec/tools.json and spec/schema.sql from the code"),
+        ))
+        .subcommands(tools.iter().map(tool_cmd::command))
+}
+
+/// Runs the command line and returns the process's exit status.
+pub fn main() -> ExitCode {
+    let matches = command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    init_logging();
+    let result = match matches.subcommand() {
+        None | Some(("serve", _)) => serve(&cli).map_err(Failure::from),
+        Some(("gen-spec", m)) => {
+            gen_spec(&GenSpecArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit()))
+        }
+        Some(("tail", m)) => {
+            let args = tail::TailArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            open(&cli).and_then(|d| {
+                d.with_db(|db| tail::run(db, &args, render::use_color()))
+                    .map_err(Failure::from)
+            })
+        }
+        Some(("sessions", m)) => {
+            let args = SessionsArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            open(&cli)
+                .and_then(|d| {
+                    d.with_db(|db| sessions::run(db, args.json, render::use_color()))
+                        .map_err(Failure::from)
+                })
+                .map(|text| print!("{text}"))
+        }
+        Some((name, m)) => match <Tools as ToolSet>::TOOLS
+            .iter()
+            .find(|t| tool_cmd::command_name(t) == name)
+        {
+            Some(tool) => run_tool(&cli, tool, m),
+            None => unreachable!("clap only accepts the subcommands it was given"),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("claude-c2c: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(message)) => {
+            eprintln!("claude-c2c: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+fn gen_spec(args: &GenSpecArgs) -> Result<(), Failure> {
+    if args.check {
+        let stale = spec::stale(&args.out);
+        if stale.is_empty() {
+            return Ok(());
+        }
+        return Err(Failure::Failed(format!(
+            "{} out of date in {}: run `{}`",
+            stale.join(", "),
+            args.out.display(),
+            spec::REGENERATE
+        )));
+    }
+    spec::write(&args.out).map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
+    eprintln!(
+        "claude-c2c: wrote tools.md, tools.json and schema.sql to {}",
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Opens the database and a dispatcher over it, as configured.
+fn open(cli: &Cli) -> Result<Dispatcher, Failure> {
+    let path = match &cli.db {
+        Some(path) => path.clone(),
+        None => store::default_path().map_err(|e| e.to_string())?,
+    };
+    let conn = store::open(&path).map_err(|e| e.to_string())?;
+    let mut config = Config::new(path);
+    config.max_body_bytes = cli.max_body_bytes;
+    Ok(Dispatcher::new(conn, config))
+}
+
+fn run_tool(cli: &Cli, tool: &'static ToolDef, matches: &ArgMatches) -> Result<(), Failure> {
+    let args = tool_cmd::arguments(tool, matches).map_err(Failure::Usage)?;
+    let mut dispatcher = open(cli)?;
+    if let Some(name) = matches.get_one::<String>(tool_cmd::AS) {
+        dispatcher
+            .visit(name)
+            .map_err(|e| format!("cannot act as {name:?}: {e}"))?;
+    }
+    let value = dispatcher
+        .run(tool, args)
+        .map_err(|e| format!("{}: {e}", tool_cmd::command_name(tool)))?;
+    if matches.get_flag(tool_cmd::JSON) {
+        println!("{value}");
+    } else {
+        print!("{}", render::render(&value, render::use_color()));
+    }
+    Ok(())
+}
+
+fn serve(cli: &Cli) -> Result<(), String> {
+    let dispatcher = match open(cli) {
+        Ok(d) => Arc::new(d),
+        Err(Failure::Usage(m) | Failure::Failed(m)) => return Err(m),
+    };
+    if let Some(name) = &cli.name {
+        let args = json!({ "name": name });
+        let args = args.as_object().cloned().unwrap_or_default();
+        match dispatcher.call("register_session", args) {
+            Ok(Ok(_)) => tracing::info!(%name, "registered"),
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "cannot register as {name:?} (--name / C2C_NAME): {e}"
+                ));
+            }
+            Err(_) => unreachable!("register_session is in the registry"),
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        let running = Server::new(dispatcher)
+            .serve(rmcp::transport::stdio())
+            .await
+            .map_err(|e| format!("MCP initialisation failed: {e}"))?;
+        tokio::select! {
+            done = running.waiting() => done.map(|_| ()).map_err(|e| format!("server stopped: {e}")),
+            _ = shutdown_signal() => Ok(()),
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::command().debug_assert();
+    }
+}

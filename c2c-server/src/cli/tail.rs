@@ -1,0 +1,93 @@
+//! `claude-c2c tail`: follow the bus, printing each message as it is committed (or, with
+//! `--since`, from an id on), optionally only those to or from a name or with a tag. It only
+//! reads: nothing is marked read or delivered.
+
+use std::io::Write;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::store::messages::{self, Message};
+
+/// The options of `tail`.
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// Only messages from or to this name (broadcasts included).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Only messages with this tag.
+    #[arg(long, value_name = "TAG")]
+    tag: Option<String>,
+    /// Replay stored messages from this id on, then follow.
+    #[arg(long, value_name = "ID")]
+    since: Option<i64>,
+    /// Print each message as one line of JSON.
+    #[arg(long)]
+    json: bool,
+    /// How often to look for new messages, in milliseconds.
+    #[arg(long, default_value_t = 100, value_name = "MS", hide = true)]
+    poll_ms: u64,
+}
+
+/// How many rows one look at the table reads at most.
+const BATCH: u32 = 500;
+
+/// Follows the bus on `db` until interrupted or stdout closes.
+pub fn run(db: &rusqlite::Connection, args: &TailArgs, color: bool) -> Result<(), String> {
+    let fail = |e: rusqlite::Error| format!("reading messages failed: {e}");
+    let mut last = match args.since {
+        Some(id) => id.saturating_sub(1),
+        None => messages::last_id(db).map_err(fail)?,
+    };
+    let stdout = std::io::stdout();
+    loop {
+        let batch = messages::after(db, last, BATCH).map_err(fail)?;
+        let mut out = stdout.lock();
+        for message in &batch {
+            last = message.id;
+            if !wanted(message, args) {
+                continue;
+            }
+            let line = if args.json {
+                serde_json::to_string(message).expect("messages serialise")
+            } else {
+                format_line(message, color)
+            };
+            // A closed pipe (`tail | head`) is the reader saying it has seen enough.
+            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                return Ok(());
+            }
+        }
+        drop(out);
+        if batch.len() < BATCH as usize {
+            std::thread::sleep(Duration::from_millis(args.poll_ms));
+        }
+    }
+}
+
+fn wanted(message: &Message, args: &TailArgs) -> bool {
+    let name_ok = args.name.as_deref().is_none_or(|n| {
+        message.from_name == n || message.to_name == n || message.to_name == messages::BROADCAST
+    });
+    let tag_ok = args.tag.is_none() || message.tag == args.tag;
+    name_ok && tag_ok
+}
+
+/// `#id  time  from -> to  [tag]  body`.
+pub fn format_line(message: &Message, color: bool) -> String {
+    let time = super::render::cell(&serde_json::Value::String(message.created_at.clone()));
+    let route = super::render::bold(
+        &format!("{} -> {}", message.from_name, message.to_name),
+        color,
+    );
+    let tag = message
+        .tag
+        .as_deref()
+        .map(|t| format!("  [{t}]"))
+        .unwrap_or_default();
+    format!(
+        "#{}  {time}  {route}{tag}  {}",
+        message.id,
+        message.body.replace('\n', "\n    ")
+    )
+}

@@ -1,0 +1,449 @@
+//! The command line as people and scripts use it: every tool as a subcommand, `--as`,
+//! readable and `--json` output, exit statuses, `tail` and `sessions`, all by running the
+//! built binary.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use c2c_server::registry::ToolSet;
+use common::{BIN, Server, TempDb};
+use serde_json::{Value, json};
+
+fn run(db: &TempDb, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--db")
+        .arg(db.path())
+        .args(args)
+        .env_remove("CLAUDE_C2C_DB")
+        .env_remove("C2C_NAME")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+/// Runs a command that must succeed with `--json` and returns its JSON.
+fn json(db: &TempDb, args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.push("--json");
+    let out = run(db, &args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)))
+}
+
+#[test]
+fn a_script_sends_and_a_person_reads() {
+    let db = TempDb::new("cli-roundtrip");
+    let sent = json(
+        &db,
+        &[
+            "send-message",
+            "--as",
+            "ci",
+            "--to",
+            "local",
+            "--body",
+            "deploy done",
+            "--tag",
+            "status",
+        ],
+    );
+    assert_eq!(sent["to"], "local");
+    let id = sent["id"].as_i64().unwrap();
+
+    let inbox = json(&db, &["inbox", "--as", "local"]);
+    assert_eq!(inbox["messages"][0]["id"], id);
+    assert_eq!(inbox["messages"][0]["from_name"], "ci");
+    assert_eq!(inbox["messages"][0]["body"], "deploy done");
+
+    // The readable form is aligned text without colour (stdout is not a terminal here).
+    let out = run(&db, &["inbox", "--as", "local"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.starts_with("ID "), "{text}");
+    assert!(
+        text.contains("deploy done") && text.contains("status"),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'), "colour on a pipe");
+
+    assert_eq!(
+        json(
+            &db,
+            &[
+                "mark-read",
+                "--as",
+                "local",
+                "--message-ids",
+                &id.to_string()
+            ]
+        ),
+        json!({"marked": 1})
+    );
+    assert_eq!(
+        json(&db, &["inbox", "--as", "local"]),
+        json!({"messages": []})
+    );
+    let all = json(&db, &["inbox", "--as", "local", "--all"]);
+    assert_eq!(all["messages"][0]["id"], id);
+    assert!(all["messages"][0]["read_at"].is_string());
+    assert_eq!(
+        stdout(&run(&db, &["inbox", "--as", "local"])),
+        "(no messages)\n"
+    );
+}
+
+#[test]
+fn json_valued_and_list_arguments_take_json() {
+    let db = TempDb::new("cli-json-args");
+    json(
+        &db,
+        &[
+            "set-state",
+            "--as",
+            "ci",
+            "--key",
+            "cfg",
+            "--value",
+            r#"{"replicas": 3}"#,
+        ],
+    );
+    json(
+        &db,
+        &[
+            "set-state",
+            "--as",
+            "ci",
+            "--key",
+            "plain",
+            "--value",
+            "abc123",
+        ],
+    );
+    assert_eq!(
+        json(&db, &["get-state", "--key", "cfg"])["entry"]["value"],
+        json!({"replicas": 3})
+    );
+    assert_eq!(
+        json(&db, &["get-state", "--key", "plain"])["entry"]["value"],
+        "abc123"
+    );
+    let keys: Vec<String> = json(&db, &["get-state", "--prefix", "c"])["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys, ["cfg"]);
+    let text = stdout(&run(&db, &["get-state", "--key", "cfg"]));
+    assert!(text.contains("value       {\"replicas\":3}"), "{text}");
+
+    let a = json(
+        &db,
+        &["send-message", "--as", "ci", "--to", "x", "--body", "1"],
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let b = json(
+        &db,
+        &["send-message", "--as", "ci", "--to", "x", "--body", "2"],
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let c = json(
+        &db,
+        &["send-message", "--as", "ci", "--to", "x", "--body", "3"],
+    )["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        json(
+            &db,
+            &["mark-read", "--as", "x", "--message-ids", &format!("[{a}]")]
+        )["marked"],
+        1
+    );
+    let marked = json(
+        &db,
+        &[
+            "mark-read",
+            "--as",
+            "x",
+            "--message-ids",
+            &b.to_string(),
+            "--message-ids",
+            &c.to_string(),
+        ],
+    );
+    assert_eq!(marked["marked"], 2);
+    json(
+        &db,
+        &[
+            "register-session",
+            "--name",
+            "meta",
+            "--metadata",
+            r#"{"repo": "etl"}"#,
+        ],
+    );
+}
+
+#[test]
+fn bad_usage_exits_2_and_failed_tools_exit_1() {
+    let db = TempDb::new("cli-exit");
+    // Usage: missing required options, a value of the wrong shape, an unknown option.
+    for args in [
+        vec!["send-message", "--as", "ci", "--to", "x"],
+        vec!["inbox", "--as", "x", "--limit", "ten"],
+        vec!["register-session", "--name", "x", "--metadata", "[1]"],
+        vec!["inbox", "--as", "x", "--bogus"],
+        vec!["inbox"],
+        vec!["no-such-command"],
+    ] {
+        let out = run(&db, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+        assert!(!stderr(&out).is_empty());
+    }
+    // A tool that refuses: status 1, the tool's message on stderr.
+    let out = run(&db, &["inbox", "--as", "x", "--limit", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("`limit`") && stderr(&out).contains("1 to 500"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty());
+    let out = run(
+        &db,
+        &["send-message", "--as", "*", "--to", "x", "--body", "b"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot act as \"*\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn every_tool_is_a_documented_subcommand() {
+    for tool in <c2c_server::tools::Tools as ToolSet>::TOOLS {
+        let name = tool.name.replace('_', "-");
+        let out = Command::new(BIN).args([&name, "--help"]).output().unwrap();
+        assert!(out.status.success(), "{name} --help");
+        let help = stdout(&out);
+        assert!(
+            help.contains(tool.description),
+            "{name} --help lacks the description"
+        );
+        for arg in tool.args {
+            let flag = format!("--{}", arg.name.replace('_', "-"));
+            assert!(help.contains(&flag), "{name} --help lacks {flag}");
+            assert!(
+                help.contains(arg.description),
+                "{name} --help lacks {}'s description",
+                arg.name
+            );
+        }
+        assert!(help.contains("--json") && help.contains("--as"));
+    }
+    let help = stdout(&Command::new(BIN).arg("--help").output().unwrap());
+    for sub in ["send-message", "inbox", "tail", "sessions", "gen-spec"] {
+        assert!(help.contains(sub), "--help lacks {sub}");
+    }
+}
+
+#[tokio::test]
+async fn a_visitor_does_not_take_over_a_live_session() {
+    let db = TempDb::new("cli-visitor");
+    let agent = Server::start_with(&db, &["--name", "local"], &[]).await;
+    let id = agent
+        .ok(
+            "send_message",
+            json!({"to": "local", "body": "note to self"}),
+        )
+        .await["id"]
+        .clone();
+    let seen_before =
+        agent.ok("list_sessions", json!({})).await["sessions"][0]["last_seen_at"].clone();
+
+    let peek = json(&db, &["inbox", "--as", "local"]);
+    assert_eq!(peek["messages"][0]["id"], id);
+    json(
+        &db,
+        &[
+            "send-message",
+            "--as",
+            "local",
+            "--to",
+            "online",
+            "--body",
+            "from the terminal",
+        ],
+    );
+    let sessions = json(&db, &["sessions"]);
+    let names: Vec<&str> = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["local"], "no second registration of local");
+    assert_eq!(
+        sessions["sessions"][0]["last_seen_at"], seen_before,
+        "a visitor does not heartbeat"
+    );
+
+    // The agent still holds its name and still receives.
+    assert_eq!(agent.unread_ids().await.len(), 1);
+    agent.ok("heartbeat", json!({})).await;
+    agent.stop().await;
+}
+
+#[test]
+fn sessions_shows_who_is_around_with_unread_counts() {
+    let db = TempDb::new("cli-sessions");
+    assert_eq!(stdout(&run(&db, &["sessions"])), "(no sessions)\n");
+    json(
+        &db,
+        &["send-message", "--as", "a", "--to", "b", "--body", "1"],
+    );
+    json(
+        &db,
+        &["send-message", "--as", "a", "--to", "*", "--body", "all"],
+    );
+    json(&db, &["register-session", "--name", "b"]);
+    let sessions = json(&db, &["sessions"]);
+    let unread = |name: &str| {
+        sessions["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()["unread"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!((unread("a"), unread("b")), (0, 2));
+    let text = stdout(&run(&db, &["sessions"]));
+    assert!(text.starts_with("NAME"), "{text}");
+    assert!(text.contains("s ago"), "{text}");
+}
+
+/// Reads lines from a child's stdout on a thread, so a test can wait with a timeout.
+fn lines_of(child: &mut std::process::Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in reader.lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn tail_follows_messages_from_other_processes_and_marks_nothing() {
+    let db = TempDb::new("cli-tail");
+    let old = json(
+        &db,
+        &[
+            "send-message",
+            "--as",
+            "a",
+            "--to",
+            "b",
+            "--body",
+            "before tail",
+        ],
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let mut tail = Command::new(BIN)
+        .arg("--db")
+        .arg(db.path())
+        .args(["tail", "--json", "--poll-ms", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(&mut tail);
+    // Only new messages: give tail a moment to take its starting point.
+    std::thread::sleep(Duration::from_millis(300));
+    let new = json(
+        &db,
+        &[
+            "send-message",
+            "--as",
+            "a",
+            "--to",
+            "b",
+            "--body",
+            "live one",
+            "--tag",
+            "handoff",
+        ],
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let line = lines
+        .recv_timeout(Duration::from_secs(10))
+        .expect("tail printed the new message");
+    let m: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        (m["id"].as_i64().unwrap(), m["body"].as_str().unwrap()),
+        (new, "live one")
+    );
+    assert_eq!(m["from_name"], "a");
+    tail.kill().unwrap();
+    tail.wait().unwrap();
+    // tail marked nothing read.
+    assert_eq!(
+        json(&db, &["inbox", "--as", "b"])["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // --since replays; filters apply; the text form names sender, recipient and tag.
+    let mut replay = Command::new(BIN)
+        .arg("--db")
+        .arg(db.path())
+        .args(["tail", "--since", &old.to_string(), "--tag", "handoff"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(&mut replay);
+    let line = lines
+        .recv_timeout(Duration::from_secs(10))
+        .expect("replayed line");
+    assert!(line.starts_with(&format!("#{new} ")), "{line}");
+    assert!(
+        line.contains("a -> b") && line.contains("[handoff]") && line.contains("live one"),
+        "{line}"
+    );
+    assert!(
+        lines.recv_timeout(Duration::from_millis(300)).is_err(),
+        "the untagged message was filtered out"
+    );
+    replay.kill().unwrap();
+    replay.wait().unwrap();
+}
