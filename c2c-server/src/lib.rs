@@ -2,7 +2,7 @@
 //! by name, with durable messages and shared key/value state in one SQLite file.
 //!
 //! The flow of a call: [`cli`] reads the command line and opens the [`store`]; [`server`]
-//! speaks MCP over stdio and hands each `tools/call` to the [`dispatch`]er, which opens a
+//! speaks MCP over stdio (behind the [`transport`] guard) and hands each `tools/call` to the [`dispatch`]er, which opens a
 //! transaction, builds the [`call`] context and runs the tool's generated wrapper from
 //! [`tools`] (the annotated functions; the [`registry`] types describe them). [`spec`] renders
 //! the registry as the checked-in reference in `spec/`.
@@ -23,6 +23,7 @@ pub mod server;
 pub mod spec;
 pub mod store;
 pub mod tools;
+pub mod transport;
 
 /// Crates the generated code reaches through this one, so users of the macro need not depend
 /// on them directly.

@@ -241,14 +241,18 @@ fn serve(cli: &Cli) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
+        let guarded = crate::transport::stdio();
         let running = Server::new(dispatcher)
-            .serve(rmcp::transport::stdio())
+            .serve((guarded.reader, guarded.writer))
             .await
             .map_err(|e| format!("MCP initialisation failed: {e}"))?;
-        tokio::select! {
+        let outcome = tokio::select! {
             done = running.waiting() => done.map(|_| ()).map_err(|e| format!("server stopped: {e}")),
             _ = shutdown_signal() => Ok(()),
-        }
+        };
+        // Let the last responses reach stdout before the process ends.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), guarded.output).await;
+        outcome
     })
 }
 

@@ -1,0 +1,232 @@
+//! A corpus of malformed input written straight to the server's stdin: each line gets a
+//! clear error (a JSON-RPC error or an `isError` result), and the server answers a normal call
+//! right after it.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+use common::{BIN, TempDb};
+use serde_json::{Value, json};
+
+struct Raw {
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+    child: std::process::Child,
+}
+
+impl Raw {
+    fn start(db: &TempDb) -> Raw {
+        let mut child = Command::new(BIN)
+            .arg("--db")
+            .arg(db.path())
+            .args(["--name", "fuzzed", "--max-body-bytes", "100000"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = channel();
+        let reader = BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in reader.lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut raw = Raw {
+            stdin: child.stdin.take().unwrap(),
+            lines,
+            child,
+        };
+        raw.send(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+            .to_string()
+            .as_bytes());
+        raw.next();
+        raw.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+        raw
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.stdin.write_all(bytes).unwrap();
+        self.stdin.write_all(b"\n").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn next(&self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a reply");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("reply is not JSON ({e}): {line}"))
+    }
+
+    fn call(&mut self, id: i64, tool: &str, args: Value) -> Value {
+        self.send(
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": args}})
+            .to_string()
+            .as_bytes(),
+        );
+        self.next()
+    }
+
+    /// A normal call still works.
+    fn healthy(&mut self, after: &str) {
+        let reply = self.call(9999, "heartbeat", json!({}));
+        assert_eq!(reply["id"], 9999, "after {after}: {reply}");
+        assert_eq!(
+            reply["result"]["structuredContent"]["ok"], true,
+            "after {after}: {reply}"
+        );
+    }
+}
+
+/// Expects a JSON-RPC error with `code` whose message contains `needle`.
+fn rpc_error(reply: &Value, code: i64, needle: &str, what: &str) {
+    assert_eq!(reply["error"]["code"], code, "{what}: {reply}");
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(needle),
+        "{what}: {message:?} lacks {needle:?}"
+    );
+}
+
+/// Expects an isError tool result whose text contains `needle`.
+fn tool_error(reply: &Value, needle: &str, what: &str) {
+    assert_eq!(reply["result"]["isError"], true, "{what}: {reply}");
+    let text = reply["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.contains(needle), "{what}: {text:?} lacks {needle:?}");
+}
+
+#[test]
+fn every_malformed_line_gets_a_clear_error_and_the_server_keeps_serving() {
+    let db = TempDb::new("malformed");
+    let mut s = Raw::start(&db);
+    s.healthy("start-up");
+
+    let protocol: Vec<(&str, Vec<u8>, i64, &str)> = vec![
+        ("broken JSON", b"{\"jsonrpc\":\"2.0\",\"id\":1,".to_vec(), -32700, "Parse error"),
+        ("not JSON at all", b"hello".to_vec(), -32700, "Parse error"),
+        ("invalid UTF-8", b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\xff\"}".to_vec(), -32700, "UTF-8"),
+        ("a raw NUL byte", b"{\"jsonrpc\":\"2.0\",\0\"id\":3,\"method\":\"ping\"}".to_vec(), -32700, "Parse error"),
+        ("deeply nested", format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(), -32700, "recursion"),
+        ("a very long line", vec![b'x'; 8 << 20], -32700, "Parse error"),
+        ("an array", b"[1,2,3]".to_vec(), -32600, ""),
+        ("a request without a method", br#"{"jsonrpc":"2.0","id":4}"#.to_vec(), -32600, ""),
+        ("a bare string", br#""tools/call""#.to_vec(), -32600, ""),
+        ("an unknown method", br#"{"jsonrpc":"2.0","id":5,"method":"no/such/method"}"#.to_vec(), -32601, ""),
+        ("params not an object", br#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":[1]}"#.to_vec(), -32602, "params"),
+        ("no tool name", br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"arguments":{}}}"#.to_vec(), -32602, "params.name"),
+        ("arguments not an object", br#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"inbox","arguments":[]}}"#.to_vec(), -32602, "params.arguments"),
+        ("an unknown tool", br#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"nope"}}"#.to_vec(), -32602, "unknown tool"),
+    ];
+    for (what, line, code, needle) in protocol {
+        s.send(&line);
+        let reply = s.next();
+        rpc_error(&reply, code, needle, what);
+        s.healthy(what);
+    }
+
+    let tools: Vec<(&str, &str, Value, &str)> = vec![
+        (
+            "a wrong argument type",
+            "inbox",
+            json!({"limit": "many"}),
+            "`limit`",
+        ),
+        (
+            "a missing argument",
+            "send_message",
+            json!({"to": "x"}),
+            "missing required argument `body`",
+        ),
+        (
+            "an unknown argument",
+            "inbox",
+            json!({"limti": 5}),
+            "valid arguments",
+        ),
+        (
+            "a huge body",
+            "send_message",
+            json!({"to": "x", "body": "y".repeat(5 << 20)}),
+            "cap",
+        ),
+        (
+            "a huge state value",
+            "set_state",
+            json!({"key": "k", "value": vec![1; 200_000]}),
+            "cap",
+        ),
+        (
+            "a nested value past the cap",
+            "set_state",
+            json!({"key": "k", "value": (0..100).fold(json!("z".repeat(2000)), |v, _| json!([v, "z".repeat(1000)]))}),
+            "cap",
+        ),
+        (
+            "a number for a name",
+            "register_session",
+            json!({"name": 12}),
+            "`name`",
+        ),
+        (
+            "null for a required list",
+            "mark_read",
+            json!({"message_ids": null}),
+            "`message_ids`",
+        ),
+        (
+            "floats for ids",
+            "mark_read",
+            json!({"message_ids": [1.5]}),
+            "`message_ids`",
+        ),
+        (
+            "an id beyond i64",
+            "mark_read",
+            json!({"message_ids": [u64::MAX]}),
+            "`message_ids`",
+        ),
+    ];
+    for (n, (what, tool, args, needle)) in tools.into_iter().enumerate() {
+        let reply = s.call(100 + n as i64, tool, args);
+        tool_error(&reply, needle, what);
+        s.healthy(what);
+    }
+
+    // NUL inside a JSON string: refused in a tag (a control character), kept in a body.
+    let tagged = s.call(
+        199,
+        "send_message",
+        json!({"to": "fuzzed", "body": "x", "tag": "t\u{0}"}),
+    );
+    tool_error(&tagged, "control characters", "NUL in a tag");
+    let sent = s.call(
+        200,
+        "send_message",
+        json!({"to": "fuzzed", "body": "a\u{0}b"}),
+    );
+    assert_eq!(sent["result"]["isError"], false, "{sent}");
+    let inbox = s.call(201, "inbox", json!({}));
+    let messages = &inbox["result"]["structuredContent"]["messages"];
+    assert_eq!(
+        messages.as_array().unwrap().len(),
+        1,
+        "only the valid message was stored: {inbox}"
+    );
+    assert_eq!(messages[0]["body"], "a\u{0}b");
+
+    // End of input ends the server cleanly.
+    drop(s.stdin);
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
