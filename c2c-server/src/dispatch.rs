@@ -98,8 +98,18 @@ impl Dispatcher {
         Ok(self.run(tool, args))
     }
 
-    /// Runs `tool` with `args` in one transaction.
+    /// Runs `tool` with `args` in one transaction; a database failure names the file.
     pub fn run(&self, tool: &ToolDef, args: JsonObject) -> Result<Value, ToolError> {
+        self.run_in_transaction(tool, args).map_err(|e| match e {
+            ToolError::Store(source) => ToolError::Database {
+                path: self.config.db_path.clone(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    fn run_in_transaction(&self, tool: &ToolDef, args: JsonObject) -> Result<Value, ToolError> {
         let mut conn = lock(&self.conn);
         let session = self.session();
         if tool.needs_session && session.is_none() {

@@ -36,6 +36,14 @@ pub enum ToolError {
     },
     /// The database failed; nothing was changed.
     Store(rusqlite::Error),
+    /// The database at `path` failed; nothing was changed (a `Store` error the dispatcher has
+    /// placed).
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
     /// A bug: something that should not happen did.
     Internal(String),
 }
@@ -84,6 +92,10 @@ impl fmt::Display for ToolError {
                 write!(f, "invalid argument `{name}`: {problem}")
             }
             ToolError::Store(e) => store_message(f, e),
+            ToolError::Database { path, source } => {
+                store_message(f, source)?;
+                write!(f, " [database: {}]", path.display())
+            }
             ToolError::Internal(message) => write!(
                 f,
                 "internal error (a bug in claude-c2c, nothing was changed): {message}"

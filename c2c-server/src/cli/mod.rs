@@ -64,6 +64,10 @@ pub struct Cli {
     /// The largest message body or state value accepted, in bytes.
     #[arg(long, env = "C2C_MAX_BODY_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, global = true)]
     max_body_bytes: usize,
+
+    /// How long to wait for another process's lock on the database, in milliseconds.
+    #[arg(long, env = "C2C_BUSY_TIMEOUT_MS", value_name = "MS", default_value_t = store::BUSY_TIMEOUT.as_millis() as u64, global = true)]
+    busy_timeout_ms: u64,
 }
 
 /// The options of `gen-spec`.
@@ -192,7 +196,8 @@ fn open(cli: &Cli) -> Result<Dispatcher, Failure> {
         Some(path) => path.clone(),
         None => store::default_path().map_err(|e| e.to_string())?,
     };
-    let conn = store::open(&path).map_err(|e| e.to_string())?;
+    let timeout = std::time::Duration::from_millis(cli.busy_timeout_ms);
+    let conn = store::open_with(&path, timeout).map_err(|e| e.to_string())?;
     let mut config = Config::new(path);
     config.max_body_bytes = cli.max_body_bytes;
     Ok(Dispatcher::new(conn, config))

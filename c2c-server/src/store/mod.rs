@@ -30,9 +30,15 @@ pub fn default_path() -> Result<PathBuf, StoreError> {
     Ok(PathBuf::from(home).join(".claude").join("c2c.db"))
 }
 
-/// Opens (creating if needed) the database at `path` and brings its schema up to date.
-/// A new directory is made 0700 and a new file 0600.
+/// Opens (creating if needed) the database at `path` with the default busy timeout.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    open_with(path, BUSY_TIMEOUT)
+}
+
+/// Opens (creating if needed) the database at `path`, waiting up to `busy_timeout` for other
+/// processes' locks, and brings its schema up to date. A new directory is made 0700 and a new
+/// file 0600.
+pub fn open_with(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
     if path.is_dir() {
         return Err(StoreError::IsDirectory {
             path: path.to_path_buf(),
@@ -71,7 +77,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
         source,
     };
     let mut conn = Connection::open(path).map_err(open_error)?;
-    configure(&conn).map_err(open_error)?;
+    configure(&conn, busy_timeout).map_err(open_error)?;
     match migrate::migrate(&mut conn) {
         Ok(()) => Ok(conn),
         Err(migrate::MigrateError::Sqlite(source)) => Err(open_error(source)),
@@ -86,7 +92,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
 /// A fresh in-memory database with the full schema, for tests and the generated spec.
 pub fn open_in_memory() -> rusqlite::Result<Connection> {
     let mut conn = Connection::open_in_memory()?;
-    configure(&conn)?;
+    configure(&conn, BUSY_TIMEOUT)?;
     match migrate::migrate(&mut conn) {
         Ok(()) => Ok(conn),
         Err(migrate::MigrateError::Sqlite(e)) => Err(e),
@@ -94,8 +100,8 @@ pub fn open_in_memory() -> rusqlite::Result<Connection> {
     }
 }
 
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+    conn.busy_timeout(busy_timeout)?;
     // journal_mode answers with a row, so it cannot go through execute_batch's checks alone.
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
