@@ -4,6 +4,7 @@
 //! runtime.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
 use serde_json::Value;
@@ -23,12 +24,17 @@ pub enum DispatchError {
     UnknownTool(String),
 }
 
+/// How often the automatic heartbeat writes `last_seen_at`: more often would add a written
+/// page to every call for a timestamp that is read in minutes.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+
 /// One client's connection to the store and its current session.
 pub struct Dispatcher {
     conn: Mutex<Connection>,
     config: Arc<Config>,
     session: Mutex<Option<Session>>,
     visitor: bool,
+    last_beat: Mutex<Option<Instant>>,
     tools: &'static [ToolDef],
 }
 
@@ -40,6 +46,7 @@ impl Dispatcher {
             config: Arc::new(config),
             session: Mutex::new(None),
             visitor: false,
+            last_beat: Mutex::new(None),
             tools: <Tools as ToolSet>::TOOLS,
         }
     }
@@ -116,18 +123,25 @@ impl Dispatcher {
             return Err(ToolError::NotRegistered);
         }
         // A visitor borrows a session's name; the session's own heartbeat is not its to give.
-        let beat = tool.heartbeat && session.is_some() && !self.visitor;
-        let behavior = if beat || !tool.read_only {
+        let acting = tool.heartbeat && !self.visitor;
+        let session_id = session
+            .as_ref()
+            .filter(|_| acting)
+            .map(|s| s.session_id.clone());
+        let beat_due = session_id.is_some()
+            && lock(&self.last_beat).is_none_or(|at| at.elapsed() >= HEARTBEAT_EVERY);
+        let behavior = if beat_due || !tool.read_only {
             TransactionBehavior::Immediate
         } else {
             TransactionBehavior::Deferred
         };
         let tx = conn.transaction_with_behavior(behavior)?;
-        let mut superseded = false;
-        if let (true, Some(s)) = (beat, &session) {
-            superseded =
-                sessions::heartbeat(&tx, &s.session_id, &clock::now())? == Standing::Superseded;
-        }
+        let standing = match &session_id {
+            Some(id) if beat_due => sessions::heartbeat(&tx, id, &clock::now())?,
+            Some(id) => sessions::standing(&tx, id)?,
+            None => Standing::Live,
+        };
+        let superseded = standing == Standing::Superseded;
         let call = Call::new(&tx, Client::new(self.config.clone(), session, superseded));
         let result = (tool.call)(&call, args);
         let bound = call.client().take_bound();
@@ -135,8 +149,13 @@ impl Dispatcher {
         match result {
             Ok(value) => {
                 tx.commit()?;
+                if beat_due {
+                    *lock(&self.last_beat) = Some(Instant::now());
+                }
                 if let Some(session) = bound {
+                    // A new registration was stamped just now.
                     *lock(&self.session) = Some(session);
+                    *lock(&self.last_beat) = Some(Instant::now());
                 }
                 Ok(value)
             }

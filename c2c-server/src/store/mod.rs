@@ -10,6 +10,7 @@ pub mod state;
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -77,7 +78,7 @@ pub fn open_with(path: &Path, busy_timeout: Duration) -> Result<Connection, Stor
         source,
     };
     let mut conn = Connection::open(path).map_err(open_error)?;
-    configure(&conn, busy_timeout).map_err(open_error)?;
+    configure(&mut conn, busy_timeout).map_err(open_error)?;
     match migrate::migrate(&mut conn) {
         Ok(()) => Ok(conn),
         Err(migrate::MigrateError::Sqlite(source)) => Err(open_error(source)),
@@ -92,7 +93,7 @@ pub fn open_with(path: &Path, busy_timeout: Duration) -> Result<Connection, Stor
 /// A fresh in-memory database with the full schema, for tests and the generated spec.
 pub fn open_in_memory() -> rusqlite::Result<Connection> {
     let mut conn = Connection::open_in_memory()?;
-    configure(&conn, BUSY_TIMEOUT)?;
+    configure(&mut conn, BUSY_TIMEOUT)?;
     match migrate::migrate(&mut conn) {
         Ok(()) => Ok(conn),
         Err(migrate::MigrateError::Sqlite(e)) => Err(e),
@@ -100,13 +101,43 @@ pub fn open_in_memory() -> rusqlite::Result<Connection> {
     }
 }
 
-fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
-    conn.busy_timeout(busy_timeout)?;
+fn configure(conn: &mut Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+    BUSY_TIMEOUT_MS.store(busy_timeout.as_millis() as u64, Ordering::Relaxed);
+    conn.busy_handler(Some(wait_for_lock))?;
     // journal_mode answers with a row, so it cannot go through execute_batch's checks alone.
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
+}
+
+// The busy handler is a plain fn, so the timeout it enforces lives here; a process opens its
+// database with one timeout.
+static BUSY_TIMEOUT_MS: AtomicU64 = AtomicU64::new(10_000);
+
+/// How long the first retries of a locked write wait: writes here take tens of microseconds,
+/// so SQLite's default steps of 1 to 100 ms would leave the lock idle most of the time.
+const FINE_RETRIES: i32 = 200;
+const FINE_WAIT: Duration = Duration::from_micros(50);
+const COARSE_WAIT: Duration = Duration::from_millis(1);
+
+// Retries a locked statement: 200 short waits (10 ms in all), then 1 ms waits until the
+// busy timeout has passed.
+fn wait_for_lock(retries: i32) -> bool {
+    let waited_ms = if retries < FINE_RETRIES {
+        0
+    } else {
+        10 + (retries - FINE_RETRIES) as u64
+    };
+    if waited_ms >= BUSY_TIMEOUT_MS.load(Ordering::Relaxed) {
+        return false;
+    }
+    std::thread::sleep(if retries < FINE_RETRIES {
+        FINE_WAIT
+    } else {
+        COARSE_WAIT
+    });
+    true
 }
 
 /// A fresh session id: 16 random bytes from SQLite, written as a version-4 UUID.

@@ -99,6 +99,18 @@ pub fn heartbeat(db: &Connection, session_id: &str, at: &str) -> rusqlite::Resul
     })
 }
 
+/// Whether `session_id` still holds its name, without writing anything.
+pub fn standing(db: &Connection, session_id: &str) -> rusqlite::Result<Standing> {
+    let superseded: Option<bool> = db
+        .prepare_cached("SELECT superseded_at IS NOT NULL FROM sessions WHERE session_id = ?1")?
+        .query_row([session_id], |r| r.get(0))
+        .optional()?;
+    Ok(match superseded {
+        Some(false) => Standing::Live,
+        Some(true) | None => Standing::Superseded,
+    })
+}
+
 /// The live sessions seen since `cutoff`, most recently seen first.
 pub fn list(db: &Connection, cutoff: &str, me: Option<&str>) -> rusqlite::Result<Vec<SessionInfo>> {
     let mut stmt = db.prepare_cached(

@@ -1,0 +1,448 @@
+//! The benchmark: drives stdio MCP servers that speak the claude-c2c tools, each the same way
+//! over pipes, and prints one markdown table side by side: start-up, call latency, memory,
+//! throughput with several processes on one database (checking nothing was lost or
+//! duplicated), and inbox latency as the database grows.
+//!
+//! `cargo bench -p claude-c2c --bench mcp -- [--server LABEL=COMMAND]... [--quick]`
+//! It always measures this build's `claude-c2c`, then each `--server` given. `bench/run` also installs the
+//! original Python server and passes it in. Figures, not pass/fail: nothing here asserts a
+//! time.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// A server under test: a label and the command that starts it (the database comes from
+/// `CLAUDE_C2C_DB`, which both servers honour).
+#[derive(Clone)]
+struct Target {
+    label: String,
+    command: Vec<String>,
+}
+
+/// One server process and a JSON-RPC client over its pipes.
+struct Proc {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    next_id: i64,
+}
+
+impl Proc {
+    fn spawn(target: &Target, db: &Path) -> Proc {
+        let mut child = Command::new(&target.command[0])
+            .args(&target.command[1..])
+            .env("CLAUDE_C2C_DB", db)
+            .env_remove("C2C_NAME")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", target.command.join(" ")));
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Proc {
+            child,
+            stdin,
+            stdout,
+            next_id: 1,
+        }
+    }
+
+    fn start(target: &Target, db: &Path) -> Proc {
+        let mut p = Proc::spawn(target, db);
+        p.initialize();
+        p
+    }
+
+    fn initialize(&mut self) {
+        self.request(
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}),
+        );
+        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    }
+
+    fn send(&mut self, message: &Value) {
+        writeln!(self.stdin, "{message}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(
+                self.stdout.read_line(&mut line).unwrap() > 0,
+                "the server closed its output"
+            );
+            let reply: Value = serde_json::from_str(&line).unwrap();
+            if reply["id"] == id {
+                return reply;
+            }
+        }
+    }
+
+    /// Calls a tool and returns its JSON result (structured, or parsed from the text block).
+    fn call(&mut self, tool: &str, args: Value) -> Value {
+        let reply = self.request("tools/call", json!({"name": tool, "arguments": args}));
+        let result = &reply["result"];
+        assert!(result["isError"] != true, "{tool} failed: {reply}");
+        if let Some(structured) = result.get("structuredContent") {
+            return structured.clone();
+        }
+        let text = result["content"][0]["text"].as_str().unwrap_or("null");
+        serde_json::from_str(text).unwrap_or(Value::Null)
+    }
+
+    fn register(&mut self, name: &str) {
+        self.call("register_session", json!({"name": name}));
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The ids of an inbox result: ours is `{"messages": [..]}`, the original's `{"result": [..]}`.
+fn message_ids(inbox: &Value) -> Vec<i64> {
+    let list = inbox
+        .get("messages")
+        .or_else(|| inbox.get("result"))
+        .unwrap_or(inbox);
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["id"].as_i64())
+        .collect()
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(label: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("c2c-bench-{}-{label}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn db(&self, name: &str) -> PathBuf {
+        self.0.join(format!("{name}.db"))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One column of the report: the figures measured for one server.
+type Column = BTreeMap<&'static str, String>;
+
+fn measure(target: &Target, quick: bool) -> Column {
+    let scratch = Scratch::new(
+        &target
+            .label
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+    );
+    let mut out = Column::new();
+    let calls = if quick { 200 } else { 2000 };
+
+    eprintln!("[{}] start-up", target.label);
+    let mut starts = Vec::new();
+    for _ in 0..if quick { 5 } else { 15 } {
+        let t = Instant::now();
+        let mut p = Proc::spawn(target, &scratch.db("start"));
+        p.initialize();
+        starts.push(t.elapsed());
+    }
+    out.insert(
+        "a start-up (median)",
+        format!("{:.1} ms", percentile(&mut starts, 0.5).as_secs_f64() * 1e3),
+    );
+
+    eprintln!("[{}] latency", target.label);
+    let db = scratch.db("latency");
+    let mut a = Proc::start(target, &db);
+    a.register("a");
+    let mut b = Proc::start(target, &db);
+    b.register("b");
+    for i in 0..400 {
+        a.call(
+            "send_message",
+            json!({"to": "b", "body": format!("status update {i}: the etl ran fine")}),
+        );
+    }
+    let time = |p: &mut Proc, method: &str, tool: Option<(&str, Value)>| {
+        let mut samples = Vec::new();
+        for _ in 0..calls {
+            let t = Instant::now();
+            match &tool {
+                Some((name, args)) => {
+                    p.call(name, args.clone());
+                }
+                None => {
+                    p.request(method, json!({}));
+                }
+            }
+            samples.push(t.elapsed());
+        }
+        (
+            percentile(&mut samples, 0.5),
+            percentile(&mut samples, 0.99),
+        )
+    };
+    // (row, JSON-RPC method for a bare request, on the sender's process, tool call)
+    type Row<'a> = (&'static str, &'static str, bool, Option<(&'a str, Value)>);
+    let rows: [Row; 5] = [
+        ("b ping (server does nothing)", "ping", true, None),
+        (
+            "c send_message",
+            "",
+            true,
+            Some((
+                "send_message",
+                json!({"to": "c", "body": "deploy finished, last_run_id=abc123"}),
+            )),
+        ),
+        (
+            "d inbox (20 of 400 unread)",
+            "",
+            false,
+            Some(("inbox", json!({}))),
+        ),
+        (
+            "e set_state",
+            "",
+            true,
+            Some((
+                "set_state",
+                json!({"key": "last_run_id", "value": {"id": "abc123"}}),
+            )),
+        ),
+        (
+            "f get_state",
+            "",
+            false,
+            Some(("get_state", json!({"key": "last_run_id"}))),
+        ),
+    ];
+    for (row, method, on_a, tool) in rows {
+        let p = if on_a { &mut a } else { &mut b };
+        let (p50, p99) = time(p, method, tool);
+        out.insert(row, format!("{} / {}", micros(p50), micros(p99)));
+    }
+    out.insert(
+        "g memory after the calls above (RSS)",
+        format!("{:.1} MB", a.rss_kib() as f64 / 1024.0),
+    );
+    drop((a, b));
+
+    for procs in [4usize, 8] {
+        eprintln!("[{}] throughput with {procs} processes", target.label);
+        let per = if quick { 50 } else { 300 };
+        let db = scratch.db(&format!("throughput{procs}"));
+        let mut servers: Vec<Proc> = (0..procs)
+            .map(|i| {
+                let mut p = Proc::start(target, &db);
+                p.register(&format!("w{i}"));
+                p
+            })
+            .collect();
+        let t = Instant::now();
+        let acked: Vec<Vec<(i64, String)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = servers
+                .iter_mut()
+                .enumerate()
+                .map(|(i, p)| {
+                    s.spawn(move || {
+                        (0..per)
+                            .map(|n| {
+                                let to = format!("w{}", (i + 1 + n % (procs - 1)) % procs);
+                                let sent = p.call(
+                                    "send_message",
+                                    json!({"to": to, "body": format!("{i}:{n}")}),
+                                );
+                                (sent["id"].as_i64().unwrap(), to)
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let elapsed = t.elapsed();
+        let acked: Vec<(i64, String)> = acked.into_iter().flatten().collect();
+        let ids: BTreeSet<i64> = acked.iter().map(|(id, _)| *id).collect();
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let stored: i64 = conn
+            .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+            .unwrap();
+        let intact = ids.len() == acked.len() && stored as usize == acked.len();
+        out.insert(
+            if procs == 4 {
+                "h throughput, 4 processes"
+            } else {
+                "i throughput, 8 processes"
+            },
+            format!(
+                "{:.0} msg/s{}",
+                acked.len() as f64 / elapsed.as_secs_f64(),
+                if intact { "" } else { " (LOST OR DUPLICATED)" }
+            ),
+        );
+    }
+
+    for (row, size) in [
+        ("j inbox, 1 thousand stored", 1_000usize),
+        ("k inbox, 1 million stored", 1_000_000),
+    ] {
+        if quick && size > 1_000 {
+            continue;
+        }
+        eprintln!("[{}] inbox with {size} messages stored", target.label);
+        let db = scratch.db(&format!("history{size}"));
+        populate(&db, size);
+        let mut reader = Proc::start(target, &db);
+        reader.register("reader");
+        let first = reader.call("inbox", json!({}));
+        assert_eq!(message_ids(&first).len(), 20, "the reader has 20+ unread");
+        let mut samples = Vec::new();
+        for _ in 0..if quick { 20 } else { 200 } {
+            let t = Instant::now();
+            reader.call("inbox", json!({}));
+            samples.push(t.elapsed());
+        }
+        let p50 = percentile(&mut samples, 0.5);
+        let p99 = percentile(&mut samples, 0.99);
+        out.insert(row, format!("{} / {}", micros(p50), micros(p99)));
+    }
+    out
+}
+
+/// Writes `size` messages in the original's schema (which both servers open): a history the
+/// reader has read, one broadcast in ten among it, then 50 unread messages for the reader.
+fn populate(db: &Path, size: usize) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         CREATE TABLE sessions (session_id TEXT PRIMARY KEY, name TEXT NOT NULL, cwd TEXT,
+             started_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, metadata TEXT);
+         CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, from_session TEXT NOT NULL,
+             from_name TEXT NOT NULL, to_name TEXT NOT NULL, body TEXT NOT NULL, tag TEXT,
+             created_at TEXT NOT NULL, read_at TEXT, read_by TEXT);
+         CREATE INDEX idx_inbox ON messages(to_name, read_at, created_at);
+         CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL,
+             updated_by TEXT NOT NULL);
+         BEGIN;",
+    )
+    .unwrap();
+    {
+        let mut insert = conn
+            .prepare(
+                "INSERT INTO messages (from_session, from_name, to_name, body, tag, created_at, read_at, read_by)
+                 VALUES ('s', ?1, ?2, ?3, 'status', ?4, ?5, ?6)",
+            )
+            .unwrap();
+        let names = ["reader", "local", "online", "ci"];
+        for i in 0..size {
+            let created = format!("2026-01-01T00:00:00.{:06}+00:00", i % 1_000_000);
+            let unread_tail = i + 50 >= size;
+            let (from, to) = if unread_tail {
+                ("local", "reader")
+            } else if i % 10 == 0 {
+                ("ci", "*")
+            } else {
+                (names[(i / 10) % 4], names[(i + 1) % 4])
+            };
+            let read = if unread_tail {
+                None
+            } else {
+                Some(created.as_str())
+            };
+            let reader = read.map(|_| if to == "*" { "reader" } else { to });
+            insert
+                .execute(rusqlite::params![
+                    from,
+                    to,
+                    format!("message {i} with a body of ordinary length"),
+                    created,
+                    read,
+                    reader
+                ])
+                .unwrap();
+        }
+    }
+    conn.execute_batch("COMMIT;").unwrap();
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // This build first, then any others given.
+    let mut targets = vec![Target {
+        label: format!("claude-c2c {} (this build)", env!("CARGO_PKG_VERSION")),
+        command: vec![env!("CARGO_BIN_EXE_claude-c2c").to_string()],
+    }];
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        if arg == "--server" {
+            let spec = it.next().expect("--server LABEL=COMMAND");
+            let (label, command) = spec.split_once('=').expect("--server LABEL=COMMAND");
+            targets.push(Target {
+                label: label.to_string(),
+                command: command.split_whitespace().map(str::to_string).collect(),
+            });
+        }
+    }
+    let columns: Vec<Column> = targets.iter().map(|t| measure(t, quick)).collect();
+    let mut table = format!(
+        "| measure (p50 / p99 for calls) | {} |\n|---|",
+        targets
+            .iter()
+            .map(|t| t.label.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    table.push_str(&"---|".repeat(targets.len()));
+    table.push('\n');
+    let rows: BTreeSet<&str> = columns.iter().flat_map(|c| c.keys().copied()).collect();
+    for row in rows {
+        let cells: Vec<&str> = columns
+            .iter()
+            .map(|c| c.get(row).map_or("n/a", String::as_str))
+            .collect();
+        table.push_str(&format!("| {} | {} |\n", &row[2..], cells.join(" | ")));
+    }
+    print!("{table}");
+}
