@@ -1,7 +1,7 @@
 //! Running one tool call: find the tool, check registration, open the right transaction,
 //! refresh the caller's heartbeat, run the generated wrapper, commit or roll back, and keep a
-//! session that `register_session` bound. Synchronous; the server runs it off the async
-//! runtime.
+//! session that `register_session` bound. Synchronous; the server runs it in `block_in_place`,
+//! out of the async runtime's way.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};

@@ -66,8 +66,8 @@ pub fn tools_md(tools: &[ToolDef]) -> String {
          c2c-server/src/tools.rs; do not edit. -->\n\n\
          Every result is one JSON object, sent as `structuredContent` and as a text block \
          holding the same compact JSON. A failed call is an `isError` result whose text says \
-         what was wrong and what to do; it changes nothing. Every tool except `heartbeat` \
-         refreshes the caller's `last_seen_at`.\n\n\
+         what was wrong and what to do; it changes nothing. Every tool refreshes the caller's \
+         `last_seen_at`, at most once a second (`heartbeat` always).\n\n\
          | tool | arguments | result | needs a name |\n|---|---|---|---|\n"
     );
     for tool in tools {

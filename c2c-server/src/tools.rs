@@ -159,7 +159,7 @@ impl Tools {
         })
     }
 
-    /// Refresh this session's last_seen_at (every other tool does it too).
+    /// Refresh this session's last_seen_at (other tools do it too, at most once a second).
     #[tool(no_heartbeat, idempotent)]
     pub fn heartbeat(db: &Connection, me: &Session) -> Result<Beat, ToolError> {
         let at = clock::now();

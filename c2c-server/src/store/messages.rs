@@ -79,6 +79,10 @@ pub fn send(
 
 const COLUMNS: &str = "id, from_session, from_name, to_name, body, tag, created_at";
 
+/// The first broadcast id that reader `?1` may not have read yet.
+pub(crate) const CURSOR: &str =
+    "coalesce((SELECT below FROM broadcast_cursors WHERE reader = ?1), 0)";
+
 /// Messages for `me`: sent to its name, or broadcast by another name. Unread ones oldest
 /// first; with `unread_only` false, the latest `limit` of all, oldest first.
 pub fn inbox(
@@ -97,7 +101,8 @@ pub fn inbox(
                              ORDER BY id LIMIT ?3)
              UNION ALL
              SELECT * FROM (SELECT {COLUMNS}, NULL FROM messages AS m
-                             WHERE to_name = '*' AND from_name != ?1 AND (?2 IS NULL OR tag = ?2)
+                             WHERE to_name = '*' AND id >= {CURSOR}
+                               AND from_name != ?1 AND (?2 IS NULL OR tag = ?2)
                                AND NOT EXISTS (SELECT 1 FROM broadcast_reads AS r
                                                 WHERE r.message_id = m.id AND r.reader = ?1)
                              ORDER BY id LIMIT ?3)
@@ -196,7 +201,24 @@ pub fn mark_read(
             Some(reason) => not_marked.push(NotMarked { id, reason }),
         }
     }
+    advance_cursor(db, me)?;
     Ok((marked, not_marked))
+}
+
+// Moves `me`'s broadcast cursor up to its first unread broadcast (past the newest message if
+// there is none): the scan covers only what was read since the cursor last moved.
+fn advance_cursor(db: &Connection, me: &str) -> rusqlite::Result<()> {
+    db.prepare_cached(&format!(
+        "INSERT INTO broadcast_cursors (reader, below) VALUES (?1, coalesce(
+            (SELECT min(m.id) FROM messages AS m
+              WHERE m.to_name = '*' AND m.id >= {CURSOR} AND m.from_name != ?1
+                AND NOT EXISTS (SELECT 1 FROM broadcast_reads AS r
+                                 WHERE r.message_id = m.id AND r.reader = ?1)),
+            (SELECT coalesce(max(id), 0) + 1 FROM messages)))
+         ON CONFLICT(reader) DO UPDATE SET below = excluded.below"
+    ))?
+    .execute([me])?;
+    Ok(())
 }
 
 /// Deletes messages sent before `cutoff` that are done with: direct messages once read, and

@@ -70,6 +70,20 @@ pub const MIGRATIONS: &[&str] = &[
     DROP INDEX IF EXISTS idx_inbox;
     CREATE INDEX messages_to ON messages(to_name, id);
     CREATE INDEX messages_unread ON messages(to_name, id) WHERE read_at IS NULL;",
+    // 3: per-reader broadcast cursors, so finding unread broadcasts skips the read history.
+    "CREATE TABLE broadcast_cursors (
+        reader TEXT PRIMARY KEY,
+        -- Every broadcast with a smaller id is read by this reader or was sent under its name.
+        below  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO broadcast_cursors (reader, below)
+        SELECT readers.name,
+               coalesce((SELECT min(m.id) FROM messages AS m
+                          WHERE m.to_name = '*' AND m.from_name != readers.name
+                            AND NOT EXISTS (SELECT 1 FROM broadcast_reads AS r
+                                             WHERE r.message_id = m.id AND r.reader = readers.name)),
+                        (SELECT coalesce(max(id), 0) + 1 FROM messages))
+          FROM (SELECT DISTINCT reader AS name FROM broadcast_reads) AS readers;",
 ];
 
 /// Why migrating failed.

@@ -176,6 +176,8 @@ pub fn overview(db: &Connection) -> rusqlite::Result<Vec<Overview>> {
                 (SELECT count(*) FROM messages WHERE to_name = s.name AND read_at IS NULL)
               + (SELECT count(*) FROM messages AS m
                   WHERE m.to_name = '*' AND m.from_name != s.name
+                    AND m.id >= coalesce((SELECT below FROM broadcast_cursors
+                                           WHERE reader = s.name), 0)
                     AND NOT EXISTS (SELECT 1 FROM broadcast_reads AS r
                                      WHERE r.message_id = m.id AND r.reader = s.name))
            FROM sessions AS s WHERE s.superseded_at IS NULL

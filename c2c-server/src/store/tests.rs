@@ -268,3 +268,50 @@ fn state_is_last_writer_wins_with_its_writer() {
     assert_eq!(keys(Some("run%")), vec!["run%"]);
     assert_eq!(keys(None), vec!["other", "run%", "run/last"]);
 }
+
+#[test]
+fn the_broadcast_cursor_skips_read_history_but_never_an_unread_broadcast() {
+    let db = db();
+    let a = register(&db, "a");
+    let b = register(&db, "b");
+    let send = |from: &Session| messages::send(&db, from, "*", "x", None).unwrap();
+    let (m1, m2, own, m3) = (send(&a), send(&a), send(&b), send(&a));
+    // Read out of order: 1 and 3, not 2.
+    messages::mark_read(&db, "b", &[m1, m3]).unwrap();
+    let cursor = |reader: &str| -> i64 {
+        db.query_row(
+            "SELECT below FROM broadcast_cursors WHERE reader = ?1",
+            [reader],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(cursor("b"), m2);
+    assert_eq!(
+        ids(&messages::inbox(&db, "b", true, 20, None).unwrap()),
+        vec![m2]
+    );
+    // Reading 2 moves the cursor past 3 and past b's own broadcast.
+    messages::mark_read(&db, "b", &[m2]).unwrap();
+    assert!(cursor("b") > m3 && cursor("b") > own);
+    assert!(
+        messages::inbox(&db, "b", true, 20, None)
+            .unwrap()
+            .is_empty()
+    );
+    // A later broadcast is above the cursor and shows.
+    let m4 = send(&a);
+    assert_eq!(
+        ids(&messages::inbox(&db, "b", true, 20, None).unwrap()),
+        vec![m4]
+    );
+    // Another reader's cursor is its own.
+    register(&db, "c");
+    assert_eq!(
+        ids(&messages::inbox(&db, "c", true, 20, None).unwrap()),
+        vec![m1, m2, own, m3, m4]
+    );
+    let overview = sessions::overview(&db).unwrap();
+    let unread = |name: &str| overview.iter().find(|s| s.name == name).unwrap().unread;
+    assert_eq!((unread("b"), unread("c")), (1, 5));
+}
