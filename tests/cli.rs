@@ -151,24 +151,18 @@ fn json_valued_and_list_arguments_take_json() {
     let text = stdout(&run(&db, &["get-state", "--key", "cfg"]));
     assert!(text.contains("value       {\"replicas\":3}"), "{text}");
 
-    let a = json(
-        &db,
-        &["send-message", "--as", "ci", "--to", "x", "--body", "1"],
-    )["id"]
-        .as_i64()
-        .unwrap();
-    let b = json(
-        &db,
-        &["send-message", "--as", "ci", "--to", "x", "--body", "2"],
-    )["id"]
-        .as_i64()
-        .unwrap();
-    let c = json(
-        &db,
-        &["send-message", "--as", "ci", "--to", "x", "--body", "3"],
-    )["id"]
-        .as_i64()
-        .unwrap();
+    let sent: Vec<i64> = ["1", "2", "3"]
+        .iter()
+        .map(|body| {
+            json(
+                &db,
+                &["send-message", "--as", "ci", "--to", "x", "--body", body],
+            )["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    let (a, b, c) = (sent[0], sent[1], sent[2]);
     assert_eq!(
         json(
             &db,
