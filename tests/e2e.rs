@@ -1,14 +1,53 @@
 //! End-to-end tests: the built `claude-c2c` binary driven over stdio by rmcp's client, as an
-//! MCP client such as Claude Code drives it.
+//! MCP client such as Claude Code drives it. Each test has its own database.
 
 mod common;
 
+use std::collections::BTreeSet;
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+use std::time::Duration;
 
-use common::{Server, TempDb, ids};
-use rmcp::model::ProtocolVersion;
+use common::{Server, TempDb, bodies, ids, messages};
+use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use serde_json::{Value, json};
+
+/// The exact `tools/list` payload, as checked in.
+const SPEC_TOOLS_JSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/tools.json");
+
+/// The fields of a message, as inbox shows it.
+const MESSAGE_FIELDS: [&str; 8] = [
+    "body",
+    "created_at",
+    "from_name",
+    "from_session",
+    "id",
+    "read_at",
+    "tag",
+    "to_name",
+];
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Whether `t` looks like the store's timestamps: `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`.
+fn is_timestamp(t: &Value) -> bool {
+    let Some(t) = t.as_str() else { return false };
+    t.len() == 32
+        && t.as_bytes()[10] == b'T'
+        && t.as_bytes()[19] == b'.'
+        && t.ends_with("+00:00")
+        && t[..4].parse::<u32>().is_ok()
+}
 
 #[tokio::test]
 async fn handshake_reports_our_name_version_protocol_and_instructions() {
@@ -19,22 +58,19 @@ async fn handshake_reports_our_name_version_protocol_and_instructions() {
     assert_eq!(server_info.name, "claude-c2c");
     assert_eq!(server_info.version, env!("CARGO_PKG_VERSION"));
     assert_eq!(info.protocol_version, ProtocolVersion::V_2025_11_25);
+    assert!(info.capabilities.tools.is_some(), "tools capability");
     let instructions = info.instructions.clone().expect("instructions");
     assert!(
-        instructions.len() < 2048,
-        "{} characters",
-        instructions.len()
+        instructions.chars().count() < 2048,
+        "instructions are {} characters: Claude Code truncates at 2048",
+        instructions.chars().count()
     );
-    for needle in [
-        "register_session",
-        "inbox()",
-        "mark_read",
-        "set_state",
-        "send_message",
-    ] {
-        assert!(instructions.contains(needle), "instructions lack {needle}");
+    for needle in ["register_session", "inbox", "mark_read"] {
+        assert!(
+            instructions.contains(needle),
+            "instructions lack {needle}: {instructions}"
+        );
     }
-    assert!(info.capabilities.tools.is_some());
     server.stop().await;
 }
 
@@ -44,10 +80,12 @@ async fn tools_list_is_exactly_spec_tools_json() {
     let server = Server::start(&db).await;
     let tools = server.client().list_all_tools().await.unwrap();
     let live = serde_json::to_value(&tools).unwrap();
-    let spec: Value = serde_json::from_str(include_str!("../spec/tools.json")).unwrap();
+    let text = std::fs::read_to_string(SPEC_TOOLS_JSON)
+        .unwrap_or_else(|e| panic!("cannot read {SPEC_TOOLS_JSON}: {e}"));
+    let spec: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
         live, spec["tools"],
-        "spec/tools.json is not the live tools/list payload"
+        "spec/tools.json is not the live tools/list payload: run gen-spec"
     );
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     assert_eq!(
@@ -62,18 +100,20 @@ async fn tools_list_is_exactly_spec_tools_json() {
             "set_state",
             "get_state",
             "prune"
-        ]
+        ],
+        "the original's nine tools, in its order"
     );
     for tool in &tools {
+        assert_eq!(tool.input_schema["type"], "object", "{}", tool.name);
         assert_eq!(
-            tool.output_schema.as_ref().unwrap()["type"],
+            tool.output_schema.as_ref().expect("output schema")["type"],
             "object",
             "{}",
             tool.name
         );
-        assert_eq!(
-            tool.input_schema["additionalProperties"], false,
-            "{}",
+        assert!(
+            tool.description.as_deref().is_some_and(|d| !d.is_empty()),
+            "{} has no description",
             tool.name
         );
     }
@@ -83,185 +123,269 @@ async fn tools_list_is_exactly_spec_tools_json() {
 #[tokio::test]
 async fn two_sessions_hand_work_to_each_other() {
     let db = TempDb::new("two-sessions");
-    let local = Server::named(&db, "local").await;
-    let online = Server::named(&db, "online").await;
+    let a = Server::start(&db).await;
+    let b = Server::start(&db).await;
+    let a_id = a.register("local").await;
+    let b_id = b.register("online").await;
+    assert_ne!(a_id, b_id);
 
-    let sent = local
+    // A hands off to B, with a tag.
+    let sent = a
         .ok(
             "send_message",
             json!({"to": "online", "body": "ran the etl, last_run_id=abc123", "tag": "status"}),
         )
         .await;
+    assert_eq!(keys(&sent), ["id", "tag", "to"]);
     assert_eq!(sent["to"], "online");
     assert_eq!(sent["tag"], "status");
     let id = sent["id"].as_i64().unwrap();
-    local
-        .ok(
-            "set_state",
-            json!({"key": "last_run_id", "value": "abc123"}),
-        )
-        .await;
+    assert!(
+        a.unread_ids().await.is_empty(),
+        "the sender does not receive its own message"
+    );
 
-    let inbox = online.ok("inbox", json!({})).await;
-    let messages = inbox["messages"].as_array().unwrap();
-    assert_eq!(messages.len(), 1);
-    let m = &messages[0];
+    // B sees it with every field.
+    let inbox = b.ok("inbox", json!({})).await;
+    assert_eq!(keys(&inbox), ["messages"]);
+    let got = messages(&inbox);
+    assert_eq!(got.len(), 1, "{inbox}");
+    let m = &got[0];
+    assert_eq!(keys(m), MESSAGE_FIELDS);
     assert_eq!(m["id"], id);
+    assert_eq!(m["from_session"], a_id.as_str());
     assert_eq!(m["from_name"], "local");
     assert_eq!(m["to_name"], "online");
     assert_eq!(m["body"], "ran the etl, last_run_id=abc123");
     assert_eq!(m["tag"], "status");
-    assert!(m["from_session"].as_str().unwrap().len() == 36);
-    assert!(m["created_at"].as_str().unwrap().ends_with("+00:00"));
+    assert!(is_timestamp(&m["created_at"]), "{}", m["created_at"]);
     assert_eq!(m["read_at"], Value::Null);
+
+    // Reading does not mark read: it is still there.
+    assert_eq!(b.unread_ids().await, vec![id]);
+    // The tag filters.
+    assert_eq!(
+        ids(&b.ok("inbox", json!({"tag": "status"})).await),
+        vec![id]
+    );
     assert!(
-        local.unread_ids().await.is_empty(),
-        "the sender does not receive its own message"
+        ids(&b.ok("inbox", json!({"tag": "handoff"})).await).is_empty(),
+        "tag filter"
     );
 
-    // Reading does not mark read; mark_read does.
-    assert_eq!(online.unread_ids().await, vec![id]);
+    // mark_read acknowledges; unread is then empty, the full view shows it read.
     assert_eq!(
-        online.ok("mark_read", json!({"message_ids": [id]})).await,
+        b.ok("mark_read", json!({"message_ids": [id]})).await,
         json!({"marked": 1})
     );
-    assert!(online.unread_ids().await.is_empty());
-    let all = online.ok("inbox", json!({"unread_only": false})).await;
-    assert_eq!(ids(&all), vec![id]);
-    assert!(all["messages"][0]["read_at"].is_string());
+    assert!(b.unread_ids().await.is_empty());
+    let all = b.all_messages().await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["id"], id);
+    assert!(is_timestamp(&all[0]["read_at"]), "{}", all[0]["read_at"]);
+    assert!(all[0]["read_at"].as_str() >= all[0]["created_at"].as_str());
+    assert_eq!(all[0]["body"], m["body"]);
 
-    // State set by one is read by the other.
-    let entry = online.ok("get_state", json!({"key": "last_run_id"})).await;
-    assert_eq!(entry["entry"]["value"], "abc123");
-    assert_eq!(entry["entry"]["updated_by"], "local");
-    assert!(entry["entry"]["updated_at"].is_string());
-    online
-        .ok(
-            "set_state",
-            json!({"key": "last_run_id", "value": {"id": "def", "n": 2}}),
-        )
-        .await;
-    let entry = local.ok("get_state", json!({"key": "last_run_id"})).await;
-    assert_eq!(entry["entry"]["value"], json!({"id": "def", "n": 2}));
-    assert_eq!(entry["entry"]["updated_by"], "online");
-    local
-        .ok(
-            "set_state",
-            json!({"key": "deploy/state", "value": "green"}),
-        )
-        .await;
-    let prefixed = local.ok("get_state", json!({"prefix": "deploy/"})).await;
-    assert_eq!(prefixed["entries"].as_array().unwrap().len(), 1);
-    let everything = local.ok("get_state", json!({})).await;
-    let keys: Vec<&str> = everything["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["key"].as_str().unwrap())
-        .collect();
-    assert_eq!(keys, ["deploy/state", "last_run_id"]);
+    // State set by one is read by the other, with its audit fields.
     assert_eq!(
-        local.ok("get_state", json!({"key": "missing"})).await,
+        a.ok(
+            "set_state",
+            json!({"key": "last_run_id", "value": "abc123"})
+        )
+        .await,
+        json!({"key": "last_run_id", "updated_by": "local"})
+    );
+    let read = b.ok("get_state", json!({"key": "last_run_id"})).await;
+    assert_eq!(keys(&read), ["entry"]);
+    let entry = &read["entry"];
+    assert_eq!(keys(entry), ["key", "updated_at", "updated_by", "value"]);
+    assert_eq!(entry["key"], "last_run_id");
+    assert_eq!(entry["value"], "abc123");
+    assert_eq!(entry["updated_by"], "local");
+    assert!(is_timestamp(&entry["updated_at"]));
+
+    // Last writer wins; any JSON value round-trips.
+    let structured = json!({"id": "def", "n": 2, "ok": true, "list": [1.5, null, "x"]});
+    b.ok(
+        "set_state",
+        json!({"key": "last_run_id", "value": structured}),
+    )
+    .await;
+    let entry = a.ok("get_state", json!({"key": "last_run_id"})).await["entry"].clone();
+    assert_eq!(entry["value"], structured);
+    assert_eq!(entry["updated_by"], "online");
+
+    // Prefix and no-argument forms, in key order.
+    a.ok("set_state", json!({"key": "deploy/b", "value": 2}))
+        .await;
+    a.ok("set_state", json!({"key": "deploy/a", "value": null}))
+        .await;
+    a.ok("set_state", json!({"key": "deployed", "value": [1]}))
+        .await;
+    let prefixed = b.ok("get_state", json!({"prefix": "deploy/"})).await;
+    assert_eq!(keys(&prefixed), ["entries"]);
+    let entry_keys = |v: &Value| -> Vec<String> {
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(entry_keys(&prefixed), ["deploy/a", "deploy/b"]);
+    assert_eq!(prefixed["entries"][0]["value"], Value::Null);
+    assert_eq!(prefixed["entries"][1]["value"], 2);
+    // A prefix is literal text, not a LIKE pattern.
+    assert!(
+        entry_keys(&b.ok("get_state", json!({"prefix": "deploy%"})).await).is_empty(),
+        "prefix is not a pattern"
+    );
+    assert!(
+        entry_keys(&b.ok("get_state", json!({"prefix": "d_ploy"})).await).is_empty(),
+        "prefix is not a pattern"
+    );
+    let everything = b.ok("get_state", json!({})).await;
+    assert_eq!(
+        entry_keys(&everything),
+        ["deploy/a", "deploy/b", "deployed", "last_run_id"]
+    );
+    assert_eq!(
+        a.ok("get_state", json!({"key": "missing"})).await,
         json!({"entry": null})
     );
 
     // The reply goes back the other way.
-    let reply = online
+    let reply = b
         .ok(
             "send_message",
             json!({"to": "local", "body": "redeploying", "tag": "handoff"}),
         )
-        .await;
-    assert_eq!(
-        local.unread_ids().await,
-        vec![reply["id"].as_i64().unwrap()]
-    );
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    assert!(reply > id, "ids grow in send order");
+    let a_inbox = a.unread().await;
+    assert_eq!(ids(&json!({"messages": a_inbox})), vec![reply]);
+    assert_eq!(a_inbox[0]["from_session"], b_id.as_str());
 
-    // Both are listed, each seeing itself.
-    let listed = local.ok("list_sessions", json!({})).await;
-    let mut seen: Vec<(String, bool)> = listed["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["name"].as_str().unwrap().to_string(),
-                s["is_self"].as_bool().unwrap(),
-            )
-        })
-        .collect();
-    seen.sort();
-    assert_eq!(
-        seen,
-        [("local".to_string(), true), ("online".to_string(), false)]
-    );
-    local.stop().await;
-    online.stop().await;
+    // Both are listed, each seeing itself; heartbeat answers.
+    let expected = |me: &str| {
+        let mut v = vec![
+            ("local".to_string(), me == "local"),
+            ("online".to_string(), me == "online"),
+        ];
+        v.sort();
+        v
+    };
+    assert_eq!(a.listed().await, expected("local"));
+    assert_eq!(b.listed().await, expected("online"));
+    let listed = a.ok("list_sessions", json!({})).await;
+    for s in listed["sessions"].as_array().unwrap() {
+        assert_eq!(
+            keys(s),
+            [
+                "cwd",
+                "is_self",
+                "last_seen_at",
+                "metadata",
+                "name",
+                "session_id",
+                "started_at"
+            ]
+        );
+    }
+    let beat = a.ok("heartbeat", json!({})).await;
+    assert_eq!(beat["ok"], true);
+    assert!(is_timestamp(&beat["at"]));
+    a.stop().await;
+    b.stop().await;
 }
 
 #[tokio::test]
-async fn registering_a_taken_name_supersedes_the_holder() {
+async fn re_registering_a_name_supersedes_its_holder() {
     let db = TempDb::new("supersede");
-    let local = Server::named(&db, "local").await;
-    let old = Server::named(&db, "online").await;
-    let queued = local
-        .ok("send_message", json!({"to": "online", "body": "before"}))
-        .await["id"]
-        .as_i64()
-        .unwrap();
-
-    let new = Server::named(&db, "online").await;
-    // The old holder is told, on every tool that needs its name.
-    for tool in ["inbox", "heartbeat"] {
-        old.err(tool, json!({}), &["\"online\"", "register_session"])
-            .await;
-    }
-    old.err(
-        "send_message",
-        json!({"to": "local", "body": "x"}),
-        &["no longer receives"],
+    let a = Server::named(&db, "local").await;
+    let old = Server::start(&db).await;
+    old.ok(
+        "register_session",
+        json!({"name": "online", "metadata": {"v": 1}}),
     )
     .await;
-    // Unread messages to the name are the new holder's, as are new ones.
-    let after = local
-        .ok("send_message", json!({"to": "online", "body": "after"}))
-        .await["id"]
-        .as_i64()
-        .unwrap();
+    let queued = a.send("online", "before the takeover").await;
+
+    let new = Server::start(&db).await;
+    let new_id = new.register("online").await;
+
+    // The old holder is told clearly, naming the name, on every tool that needs a session.
+    for (tool, args) in [
+        ("inbox", json!({})),
+        ("heartbeat", json!({})),
+        ("mark_read", json!({"message_ids": [queued]})),
+        (
+            "send_message",
+            json!({"to": "local", "body": "from the old one"}),
+        ),
+        ("set_state", json!({"key": "k", "value": "old"})),
+        ("prune", json!({})),
+    ] {
+        old.err(tool, args, &["\"online\"", "register_session"])
+            .await;
+    }
+    // ...and none of those calls did anything.
+    assert!(a.unread_ids().await.is_empty(), "old holder sent nothing");
+    assert_eq!(a.ok("get_state", json!({})).await, json!({"entries": []}));
+
+    // Messages queued for the name, and new ones, go to the new holder.
+    let after = a.send("online", "after the takeover").await;
     assert_eq!(new.unread_ids().await, vec![queued, after]);
-    let listed = new.ok("list_sessions", json!({})).await;
+
+    // One "online" is listed, the new one; is_self is right from both sides.
+    let listed = a.ok("list_sessions", json!({})).await;
     let online: Vec<&Value> = listed["sessions"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|s| s["name"] == "online")
         .collect();
-    assert_eq!(online.len(), 1);
-    assert_eq!(online[0]["is_self"], true);
-    // The old one can take a name again.
-    old.ok("register_session", json!({"name": "online-2"}))
-        .await;
-    old.ok("inbox", json!({})).await;
+    assert_eq!(online.len(), 1, "{listed}");
+    assert_eq!(online[0]["session_id"], new_id.as_str());
+    assert_eq!(online[0]["is_self"], false);
+    assert_eq!(online[0]["metadata"], json!({}));
+    assert_eq!(
+        new.listed().await,
+        [("local".to_string(), false), ("online".to_string(), true)]
+    );
+    // The superseded process is not itself in the list.
+    assert_eq!(
+        old.listed().await,
+        [("local".to_string(), false), ("online".to_string(), false)]
+    );
 
-    // Registering again under one's own name keeps the registration.
-    let first = new.ok("register_session", json!({"name": "online"})).await;
+    // The old one can take a name again and works.
+    old.register("online-2").await;
+    assert!(old.unread_ids().await.is_empty());
+    old.send("local", "back again").await;
+    assert_eq!(a.unread_ids().await.len(), 1);
+
+    // Registering again under one's own name keeps the registration (and updates metadata).
     let again = new
         .ok(
             "register_session",
             json!({"name": "online", "metadata": {"v": 2}}),
         )
         .await;
-    assert_eq!(first["session_id"], again["session_id"]);
-    let listed = new.ok("list_sessions", json!({})).await;
+    assert_eq!(again["session_id"], new_id.as_str());
+    new.ok("inbox", json!({})).await;
+    let listed = a.ok("list_sessions", json!({})).await;
     let me = listed["sessions"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["is_self"] == true)
-        .unwrap()
-        .clone();
+        .find(|s| s["name"] == "online")
+        .unwrap();
+    assert_eq!(me["session_id"], new_id.as_str());
     assert_eq!(me["metadata"], json!({"v": 2}));
-    for s in [local, old, new] {
+    for s in [a, old, new] {
         s.stop().await;
     }
 }
@@ -273,20 +397,31 @@ async fn broadcasts_are_read_per_recipient() {
     let b = Server::named(&db, "b").await;
     let c = Server::named(&db, "c").await;
     let id = a
-        .ok("send_message", json!({"to": "*", "body": "standup in 5"}))
+        .ok(
+            "send_message",
+            json!({"to": "*", "body": "standup in 5", "tag": "status"}),
+        )
         .await["id"]
         .as_i64()
         .unwrap();
-    assert_eq!(b.unread_ids().await, vec![id]);
+    let for_b = b.unread().await;
+    assert_eq!(ids(&json!({"messages": for_b})), vec![id]);
+    assert_eq!(for_b[0]["to_name"], "*");
+    assert_eq!(for_b[0]["from_name"], "a");
     assert_eq!(c.unread_ids().await, vec![id]);
     assert!(
         a.unread_ids().await.is_empty(),
         "a broadcast does not come back to its sender"
     );
+    assert!(
+        a.all_messages().await.is_empty(),
+        "nor is it in the sender's full view"
+    );
 
+    // B acknowledges: gone for B only.
     assert_eq!(
-        b.ok("mark_read", json!({"message_ids": [id]})).await["marked"],
-        1
+        b.ok("mark_read", json!({"message_ids": [id]})).await,
+        json!({"marked": 1})
     );
     assert!(b.unread_ids().await.is_empty());
     assert_eq!(
@@ -294,70 +429,91 @@ async fn broadcasts_are_read_per_recipient() {
         vec![id],
         "b's read must not hide it from c"
     );
-
-    let late = Server::named(&db, "late").await;
+    let b_all = b.all_messages().await;
+    assert!(is_timestamp(&b_all[0]["read_at"]), "{b_all:?}");
+    let c_all = c.all_messages().await;
+    assert_eq!(c_all[0]["read_at"], Value::Null);
+    // A second ack by B is reported, not counted.
     assert_eq!(
-        late.unread_ids().await,
-        vec![id],
-        "a later session still sees it"
+        b.ok("mark_read", json!({"message_ids": [id]})).await,
+        json!({"marked": 0, "not_marked": [{"id": id, "reason": "already_read"}]})
     );
-    let b_all = b.ok("inbox", json!({"unread_only": false})).await;
-    assert!(b_all["messages"][0]["read_at"].is_string());
-    let c_all = c.ok("inbox", json!({"unread_only": false})).await;
-    assert_eq!(c_all["messages"][0]["read_at"], Value::Null);
-    for s in [a, b, c, late] {
+
+    // A session registering later still sees it unread, and so does c until it acks.
+    let d = Server::named(&db, "d").await;
+    assert_eq!(d.unread_ids().await, vec![id]);
+    assert_eq!(
+        ids(&d.ok("inbox", json!({"tag": "status"})).await),
+        vec![id]
+    );
+    c.ok("mark_read", json!({"message_ids": [id]})).await;
+    assert!(c.unread_ids().await.is_empty());
+    assert_eq!(d.unread_ids().await, vec![id]);
+
+    // Broadcasts and direct messages interleave in id order.
+    let direct = b.send("d", "direct").await;
+    let second = c.send("*", "second broadcast").await;
+    assert_eq!(d.unread_ids().await, vec![id, direct, second]);
+    assert_eq!(b.unread_ids().await, vec![second]);
+    assert!(c.unread_ids().await.is_empty());
+    for s in [a, b, c, d] {
         s.stop().await;
     }
 }
 
 #[tokio::test]
-async fn mark_read_only_acknowledges_the_callers_messages() {
+async fn mark_read_reports_and_leaves_alone_what_it_cannot_mark() {
     let db = TempDb::new("mark-read");
     let a = Server::named(&db, "a").await;
     let b = Server::named(&db, "b").await;
     let c = Server::named(&db, "c").await;
-    let to_b = a
-        .ok("send_message", json!({"to": "b", "body": "for b"}))
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    let to_c = a
-        .ok("send_message", json!({"to": "c", "body": "for c"}))
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    let own = a
-        .ok("send_message", json!({"to": "*", "body": "from a"}))
-        .await["id"]
-        .as_i64()
-        .unwrap();
+    let to_b = a.send("b", "for b").await;
+    let to_b_2 = a.send("b", "also for b").await;
+    let to_c = a.send("c", "for c").await;
+    let own = b.send("*", "from b").await;
+    let from_b = b.send("a", "b to a").await;
+
+    // The first ack of to_b.
+    assert_eq!(
+        b.ok("mark_read", json!({"message_ids": [to_b]})).await,
+        json!({"marked": 1})
+    );
+    let read_at = b.all_messages().await[0]["read_at"].clone();
+    assert!(is_timestamp(&read_at));
 
     let result = b
-        .ok("mark_read", json!({"message_ids": [to_b, to_c, 424242]}))
+        .ok(
+            "mark_read",
+            json!({"message_ids": [to_b, to_c, 424242, own, from_b, to_b_2]}),
+        )
         .await;
     assert_eq!(
         result,
         json!({"marked": 1, "not_marked": [
+            {"id": to_b, "reason": "already_read"},
             {"id": to_c, "reason": "not_addressed_to_you"},
-            {"id": 424242, "reason": "not_found"}
+            {"id": 424242, "reason": "not_found"},
+            {"id": own, "reason": "not_addressed_to_you"},
+            {"id": from_b, "reason": "not_addressed_to_you"}
         ]})
     );
-    let again = b.ok("mark_read", json!({"message_ids": [to_b]})).await;
-    assert_eq!(
-        again,
-        json!({"marked": 0, "not_marked": [{"id": to_b, "reason": "already_read"}]})
-    );
-    let own_result = a.ok("mark_read", json!({"message_ids": [own]})).await;
-    assert_eq!(
-        own_result["not_marked"][0]["reason"],
-        "not_addressed_to_you"
-    );
-    // c's message is untouched.
+    // Nothing changed for those: to_b keeps its first read time, c's and a's are unread.
+    let b_all = b.all_messages().await;
+    let first = b_all.iter().find(|m| m["id"] == to_b).unwrap();
+    assert_eq!(first["read_at"], read_at, "already_read changed read_at");
     assert_eq!(c.unread_ids().await, vec![to_c, own]);
+    assert_eq!(a.unread_ids().await, vec![own, from_b]);
+    assert!(b.unread_ids().await.is_empty());
+
+    // An empty list is fine; a repeated id is marked once.
     assert_eq!(
         b.ok("mark_read", json!({"message_ids": []})).await,
         json!({"marked": 0})
     );
+    let dup = a.send("b", "dup").await;
+    let r = b.ok("mark_read", json!({"message_ids": [dup, dup]})).await;
+    assert_eq!(r["marked"], 1, "{r}");
+    assert!(b.unread_ids().await.is_empty());
     for s in [a, b, c] {
         s.stop().await;
     }
@@ -367,21 +523,32 @@ async fn mark_read_only_acknowledges_the_callers_messages() {
 async fn a_name_containing_stale_is_an_ordinary_name() {
     let db = TempDb::new("stale-name");
     let x = Server::named(&db, "x-stale-y").await;
+    // Even one shaped exactly like the original's rename is just a name now.
+    let shaped = "online-stale-2026-01-01T00:00:00.000001+00:00";
+    let y = Server::named(&db, shaped).await;
     let other = Server::named(&db, "other").await;
-    other
-        .ok("send_message", json!({"to": "x-stale-y", "body": "hi"}))
-        .await;
-    assert_eq!(x.unread_ids().await.len(), 1);
-    let listed = other.ok("list_sessions", json!({})).await;
-    assert!(
-        listed["sessions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s["name"] == "x-stale-y")
-    );
-    x.stop().await;
-    other.stop().await;
+    let id = other.send("x-stale-y", "hi").await;
+    let id2 = other.send(shaped, "hi too").await;
+    assert_eq!(x.unread_ids().await, vec![id]);
+    assert_eq!(y.unread_ids().await, vec![id2]);
+    let mut expected = vec![
+        (
+            "online-stale-2026-01-01T00:00:00.000001+00:00".to_string(),
+            false,
+        ),
+        ("other".to_string(), true),
+        ("x-stale-y".to_string(), false),
+    ];
+    expected.sort();
+    assert_eq!(other.listed().await, expected);
+    // prune leaves live sessions alone, whatever their names.
+    let pruned = other.ok("prune", json!({"older_than_days": 0})).await;
+    assert_eq!(pruned["sessions_deleted"], 0);
+    assert_eq!(other.listed().await, expected);
+    x.ok("heartbeat", json!({})).await;
+    for s in [x, y, other] {
+        s.stop().await;
+    }
 }
 
 #[tokio::test]
@@ -389,192 +556,245 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let db = TempDb::new("bad-input");
     let s = Server::start_with(&db, &["--max-body-bytes", "1000"], &[]).await;
 
-    // Tools that need a name say so before registration.
-    for tool in [
-        "inbox",
-        "heartbeat",
-        "mark_read",
-        "send_message",
-        "set_state",
-        "prune",
+    // Tools that need a name say so before registration; the others work.
+    for (tool, args) in [
+        ("inbox", json!({})),
+        ("heartbeat", json!({})),
+        ("mark_read", json!({"message_ids": [1]})),
+        ("send_message", json!({"to": "b", "body": "x"})),
+        ("set_state", json!({"key": "k", "value": 1})),
+        ("prune", json!({})),
     ] {
-        let args = match tool {
-            "mark_read" => json!({"message_ids": [1]}),
-            "send_message" => json!({"to": "b", "body": "x"}),
-            "set_state" => json!({"key": "k", "value": 1}),
-            _ => json!({}),
-        };
         s.err(tool, args, &["register_session"]).await;
     }
-    // Bad names.
-    s.err(
-        "register_session",
-        json!({"name": ""}),
-        &["`name`", "empty"],
-    )
-    .await;
-    s.err(
-        "register_session",
-        json!({"name": "n".repeat(65)}),
-        &["`name`", "64"],
-    )
-    .await;
-    s.err(
-        "register_session",
-        json!({"name": "*"}),
-        &["`name`", "every session"],
-    )
-    .await;
-    s.err(
-        "register_session",
-        json!({"name": " padded"}),
-        &["`name`", "spaces"],
-    )
-    .await;
-    s.err(
-        "register_session",
-        json!({"name": "a\u{7}b"}),
-        &["`name`", "control"],
-    )
-    .await;
-    s.err(
-        "register_session",
-        json!({"name": "x", "metadata": "repo=etl"}),
-        &["`metadata`", "JSON object"],
-    )
-    .await;
-    s.err(
-        "register_session",
-        json!({"name": "x", "metadata": [1]}),
-        &["`metadata`", "JSON object"],
-    )
-    .await;
-    s.err(
-        "register_session",
-        json!({"name": 5}),
-        &["`name`", "expected a string"],
-    )
-    .await;
-    s.err(
-        "register_session",
-        json!({}),
-        &["missing required argument `name`"],
-    )
-    .await;
-    s.err(
-        "register_session",
-        json!({"name": "x", "nmae": "y"}),
-        &["unknown argument `nmae`", "`name`", "`metadata`"],
-    )
-    .await;
+    assert_eq!(
+        s.ok("list_sessions", json!({})).await,
+        json!({"sessions": []})
+    );
+    assert_eq!(s.ok("get_state", json!({})).await, json!({"entries": []}));
+
+    // Bad names and metadata.
+    for (args, needles) in [
+        (json!({"name": ""}), vec!["`name`", "empty"]),
+        (json!({"name": "n".repeat(65)}), vec!["`name`", "65", "64"]),
+        (json!({"name": "é".repeat(65)}), vec!["`name`", "64"]),
+        (json!({"name": "*"}), vec!["`name`", "\"*\""]),
+        (json!({"name": " padded"}), vec!["`name`", "spaces"]),
+        (json!({"name": "a\nb"}), vec!["`name`", "control"]),
+        (
+            json!({"name": "x", "metadata": "repo=etl"}),
+            vec!["`metadata`", "object"],
+        ),
+        (
+            json!({"name": "x", "metadata": [1, 2]}),
+            vec!["`metadata`", "object"],
+        ),
+        (
+            json!({"name": "x", "metadata": 3}),
+            vec!["`metadata`", "object"],
+        ),
+        (json!({"name": 5}), vec!["`name`", "string"]),
+        (json!({"name": null}), vec!["`name`"]),
+        (json!({}), vec!["missing required argument `name`"]),
+        (
+            json!({"name": "x", "nmae": "y"}),
+            vec!["unknown argument `nmae`", "`name`", "`metadata`"],
+        ),
+    ] {
+        s.err("register_session", args, &needles).await;
+    }
+    // A name of exactly 64 characters (of any width) is fine; checked in another server.
+    let t = Server::start(&db).await;
+    t.register(&"é".repeat(64)).await;
+    t.stop().await;
     let listed = s.ok("list_sessions", json!({})).await;
     assert_eq!(
-        listed["sessions"],
-        json!([]),
-        "failed registrations registered nothing"
+        listed["sessions"].as_array().unwrap().len(),
+        1,
+        "failed registrations registered nothing: {listed}"
     );
+    s.err("inbox", json!({}), &["register_session"]).await;
 
-    s.ok("register_session", json!({"name": "me"})).await;
-    s.err("inbox", json!({"limit": 0}), &["`limit`", "1 to 500"])
-        .await;
-    s.err("inbox", json!({"limit": 501}), &["`limit`", "1 to 500"])
-        .await;
-    s.err("inbox", json!({"limit": "ten"}), &["`limit`", "integer"])
+    s.register("me").await;
+    // A failed re-registration keeps the current one.
+    s.err("register_session", json!({"name": "*"}), &["`name`"])
         .await;
     s.err(
-        "inbox",
-        json!({"unread_only": "yes"}),
-        &["`unread_only`", "boolean"],
+        "register_session",
+        json!({"name": "other", "metadata": "x"}),
+        &["`metadata`"],
     )
     .await;
-    s.err(
-        "list_sessions",
-        json!({"active_within_min": 0}),
-        &["`active_within_min`"],
-    )
-    .await;
-    s.err(
-        "prune",
-        json!({"older_than_days": -1}),
-        &["`older_than_days`", "0 to"],
-    )
-    .await;
-    s.err(
-        "mark_read",
-        json!({"message_ids": "1,2"}),
-        &["`message_ids`", "array"],
-    )
-    .await;
-    s.err(
-        "mark_read",
-        json!({"message_ids": (0..1001).collect::<Vec<i64>>()}),
-        &["at most 1000"],
-    )
-    .await;
-    s.err(
-        "send_message",
-        json!({"to": "me", "body": ""}),
-        &["`body`", "empty"],
-    )
-    .await;
-    s.err(
-        "send_message",
-        json!({"to": "", "body": "x"}),
-        &["`to`", "empty"],
-    )
-    .await;
-    s.err(
-        "send_message",
-        json!({"to": "me", "body": "x".repeat(1001)}),
-        &["`body`", "1001 bytes", "--max-body-bytes"],
-    )
-    .await;
-    s.ok(
-        "send_message",
-        json!({"to": "me", "body": "x".repeat(1000)}),
-    )
-    .await;
-    s.err(
-        "set_state",
-        json!({"key": "k", "value": "v".repeat(1000)}),
-        &["`value`", "cap"],
-    )
-    .await;
-    s.err(
-        "set_state",
-        json!({"key": "", "value": 1}),
-        &["`key`", "empty"],
-    )
-    .await;
-    s.err(
-        "set_state",
-        json!({"key": "k"}),
-        &["missing required argument `value`"],
-    )
-    .await;
-    s.err(
-        "get_state",
-        json!({"key": "k", "prefix": "k"}),
-        &["not both"],
-    )
-    .await;
-    s.err(
-        "heartbeat",
-        json!({"x": 1}),
-        &["unknown argument `x`", "takes no arguments"],
-    )
-    .await;
+    s.ok("inbox", json!({})).await;
+    assert!(
+        !s.listed().await.iter().any(|(n, _)| n == "other"),
+        "a failed register_session took a name"
+    );
+    assert!(s.listed().await.contains(&("me".to_string(), true)));
 
-    // Only the one valid message and no state were stored.
-    assert_eq!(s.unread_ids().await.len(), 1);
-    assert_eq!(s.ok("get_state", json!({})).await, json!({"entries": []}));
+    // Out-of-range and mistyped numbers.
+    for (tool, args, needles) in [
+        ("inbox", json!({"limit": 0}), vec!["`limit`", "1 to 500"]),
+        ("inbox", json!({"limit": 501}), vec!["`limit`", "1 to 500"]),
+        ("inbox", json!({"limit": -5}), vec!["`limit`"]),
+        ("inbox", json!({"limit": "ten"}), vec!["`limit`", "integer"]),
+        ("inbox", json!({"limit": 2.5}), vec!["`limit`"]),
+        (
+            "inbox",
+            json!({"unread_only": "yes"}),
+            vec!["`unread_only`", "boolean"],
+        ),
+        ("inbox", json!({"tag": 7}), vec!["`tag`", "string"]),
+        (
+            "list_sessions",
+            json!({"active_within_min": 0}),
+            vec!["`active_within_min`"],
+        ),
+        (
+            "list_sessions",
+            json!({"active_within_min": -10}),
+            vec!["`active_within_min`"],
+        ),
+        (
+            "list_sessions",
+            json!({"active_within_min": "10"}),
+            vec!["`active_within_min`"],
+        ),
+        (
+            "prune",
+            json!({"older_than_days": -1}),
+            vec!["`older_than_days`", "0 to"],
+        ),
+        (
+            "prune",
+            json!({"older_than_days": "30"}),
+            vec!["`older_than_days`"],
+        ),
+        (
+            "mark_read",
+            json!({"message_ids": "1,2"}),
+            vec!["`message_ids`", "array"],
+        ),
+        (
+            "mark_read",
+            json!({"message_ids": [1, "2"]}),
+            vec!["`message_ids`"],
+        ),
+        (
+            "mark_read",
+            json!({}),
+            vec!["missing required argument `message_ids`"],
+        ),
+        (
+            "mark_read",
+            json!({"message_ids": (0..1001).collect::<Vec<i64>>()}),
+            vec!["`message_ids`", "1000"],
+        ),
+        (
+            "heartbeat",
+            json!({"x": 1}),
+            vec!["unknown argument `x`", "takes no arguments"],
+        ),
+        (
+            "inbox",
+            json!({"unread": false}),
+            vec![
+                "unknown argument `unread`",
+                "`unread_only`",
+                "`limit`",
+                "`tag`",
+            ],
+        ),
+        (
+            "get_state",
+            json!({"key": "k", "prefix": "k"}),
+            vec!["key", "prefix", "not both"],
+        ),
+        ("get_state", json!({"key": ""}), vec!["`key`", "empty"]),
+    ] {
+        s.err(tool, args, &needles).await;
+    }
+
+    // Messages: empty, oversized (bytes, not characters), bad recipients and tags.
+    for (args, needles) in [
+        (json!({"to": "me", "body": ""}), vec!["`body`", "empty"]),
+        (
+            json!({"to": "me", "body": "x".repeat(1001)}),
+            vec!["`body`", "1001 bytes", "1000", "--max-body-bytes"],
+        ),
+        (
+            json!({"to": "me", "body": "€".repeat(334)}),
+            vec!["`body`", "1002 bytes"],
+        ),
+        (json!({"to": "", "body": "x"}), vec!["`to`", "empty"]),
+        (
+            json!({"to": "t".repeat(65), "body": "x"}),
+            vec!["`to`", "64"],
+        ),
+        (
+            json!({"to": "me", "body": "x", "tag": ""}),
+            vec!["`tag`", "empty"],
+        ),
+        (
+            json!({"to": "me"}),
+            vec!["missing required argument `body`"],
+        ),
+        (json!({"body": "x"}), vec!["missing required argument `to`"]),
+        (json!({"to": "me", "body": 42}), vec!["`body`", "string"]),
+        (json!({"to": ["me"], "body": "x"}), vec!["`to`", "string"]),
+        (
+            json!({"to": "me", "body": "x", "priority": 1}),
+            vec!["unknown argument `priority`", "`to`", "`body`", "`tag`"],
+        ),
+    ] {
+        s.err("send_message", args, &needles).await;
+    }
+    // Exactly at the cap passes (and so does a multi-byte body at the cap).
+    let at_cap = s
+        .ok(
+            "send_message",
+            json!({"to": "me", "body": "x".repeat(1000)}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+
+    // State: the cap applies to the serialised value; bad keys; missing value.
+    for (args, needles) in [
+        (
+            json!({"key": "k", "value": "v".repeat(1000)}),
+            vec!["`value`", "1002 bytes"],
+        ),
+        (json!({"key": "", "value": 1}), vec!["`key`", "empty"]),
+        (
+            json!({"key": "k".repeat(257), "value": 1}),
+            vec!["`key`", "256"],
+        ),
+        (
+            json!({"key": "k"}),
+            vec!["missing required argument `value`"],
+        ),
+        (json!({"key": 1, "value": 1}), vec!["`key`", "string"]),
+    ] {
+        s.err("set_state", args, &needles).await;
+    }
+    s.ok("set_state", json!({"key": "k", "value": "v".repeat(998)}))
+        .await;
+
+    // Only the one valid message and the one valid entry were stored.
+    let unread = s.unread().await;
+    assert_eq!(ids(&json!({"messages": unread})), vec![at_cap]);
+    assert_eq!(unread[0]["body"].as_str().unwrap().len(), 1000);
+    let state = s.ok("get_state", json!({})).await;
+    assert_eq!(state["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(state["entries"][0]["key"], "k");
 
     // An unknown tool is a protocol error, and the server keeps serving.
     let unknown = s
         .client()
-        .call_tool(rmcp::model::CallToolRequestParams::new("no_such_tool"))
+        .call_tool(CallToolRequestParams::new("no_such_tool"))
         .await;
-    assert!(unknown.is_err());
+    assert!(unknown.is_err(), "{unknown:?}");
     s.ok("heartbeat", json!({})).await;
     s.stop().await;
 }
@@ -584,73 +804,181 @@ async fn prune_deletes_read_messages_and_keeps_unread_ones() {
     let db = TempDb::new("prune");
     let a = Server::named(&db, "a").await;
     let b = Server::named(&db, "b").await;
-    let read = a
-        .ok("send_message", json!({"to": "b", "body": "read"}))
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    let unread = a
-        .ok("send_message", json!({"to": "b", "body": "unread"}))
-        .await["id"]
-        .as_i64()
-        .unwrap();
-    b.ok("mark_read", json!({"message_ids": [read]})).await;
+    let c = Server::named(&db, "c").await;
+    let read = a.send("b", "read").await;
+    let unread = a.send("b", "unread").await;
+    let bcast = a.send("*", "to all").await;
+    b.ok("mark_read", json!({"message_ids": [read, bcast]}))
+        .await;
+
+    // The default keeps everything younger than 30 days.
     assert_eq!(
         a.ok("prune", json!({})).await,
         json!({"messages_deleted": 0, "sessions_deleted": 0})
     );
+    assert_eq!(
+        ids(&json!({"messages": b.all_messages().await})),
+        vec![read, unread, bcast]
+    );
+
+    // older_than_days=0: the read direct message goes; the unread one and the broadcast
+    // that c has not read yet stay.
     let pruned = a.ok("prune", json!({"older_than_days": 0})).await;
-    assert_eq!(pruned["messages_deleted"], 1);
+    assert_eq!(
+        pruned,
+        json!({"messages_deleted": 1, "sessions_deleted": 0})
+    );
     assert_eq!(b.unread_ids().await, vec![unread]);
     assert_eq!(
-        ids(&b.ok("inbox", json!({"unread_only": false})).await),
-        vec![unread]
+        ids(&json!({"messages": b.all_messages().await})),
+        vec![unread, bcast]
     );
-    a.stop().await;
-    b.stop().await;
+    assert_eq!(c.unread_ids().await, vec![bcast]);
+
+    // Once every other live session has read the broadcast, it goes too.
+    c.ok("mark_read", json!({"message_ids": [bcast]})).await;
+    let pruned = a.ok("prune", json!({"older_than_days": 0})).await;
+    assert_eq!(pruned["messages_deleted"], 1, "{pruned}");
+    assert!(c.all_messages().await.is_empty());
+    assert_eq!(b.unread_ids().await, vec![unread]);
+
+    // A superseded registration is deleted; live ones stay.
+    let b2 = Server::named(&db, "b").await;
+    let pruned = a.ok("prune", json!({"older_than_days": 0})).await;
+    assert_eq!(
+        pruned,
+        json!({"messages_deleted": 0, "sessions_deleted": 1})
+    );
+    b.err("inbox", json!({}), &["register_session"]).await;
+    assert_eq!(b2.unread_ids().await, vec![unread]);
+    let mut expected = vec![
+        ("a".to_string(), true),
+        ("b".to_string(), false),
+        ("c".to_string(), false),
+    ];
+    expected.sort();
+    assert_eq!(a.listed().await, expected);
+    for s in [a, b, c, b2] {
+        s.stop().await;
+    }
 }
 
 #[tokio::test]
 async fn name_flag_and_env_register_at_start_up() {
     let db = TempDb::new("name-flag");
     let flagged = Server::start_with(&db, &["--name", "local"], &[]).await;
-    let from_env = Server::start_with(&db, &[], &[("C2C_NAME", "online")]).await;
-    let instructions = flagged
-        .client()
-        .peer_info()
-        .unwrap()
-        .instructions
-        .clone()
-        .unwrap();
-    assert!(instructions.contains("\"local\""), "{instructions}");
-    flagged
-        .ok(
-            "send_message",
-            json!({"to": "online", "body": "no register call needed"}),
-        )
-        .await;
-    assert_eq!(from_env.unread_ids().await.len(), 1);
-    let listed = from_env.ok("list_sessions", json!({})).await;
-    assert_eq!(listed["sessions"].as_array().unwrap().len(), 2);
+    let from_env = Server::start_with(
+        &db,
+        &[],
+        &[
+            ("C2C_NAME", "online"),
+            ("CLAUDE_PROJECT_DIR", "/work/project-b"),
+        ],
+    )
+    .await;
+    for (server, name) in [(&flagged, "local"), (&from_env, "online")] {
+        let instructions = server
+            .client()
+            .peer_info()
+            .unwrap()
+            .instructions
+            .clone()
+            .unwrap();
+        assert!(
+            instructions.contains(&format!("\"{name}\"")),
+            "instructions do not name {name}: {instructions}"
+        );
+        assert!(instructions.chars().count() < 2048);
+        // No register_session call needed.
+        assert!(server.unread_ids().await.is_empty());
+    }
+    let id = flagged.send("online", "no register call needed").await;
+    assert_eq!(from_env.unread_ids().await, vec![id]);
+    let reply = from_env.send("local", "got it").await;
+    assert_eq!(flagged.unread_ids().await, vec![reply]);
+    assert_eq!(
+        flagged.listed().await,
+        [("local".to_string(), true), ("online".to_string(), false)]
+    );
+    // The session records the project Claude Code names, else the working directory.
+    let listed = flagged.ok("list_sessions", json!({})).await;
+    let cwd_of = |name: &str| {
+        listed["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()["cwd"]
+            .clone()
+    };
+    assert_eq!(cwd_of("online"), "/work/project-b");
+    assert_eq!(
+        cwd_of("local"),
+        std::env::current_dir().unwrap().display().to_string()
+    );
     flagged.stop().await;
     from_env.stop().await;
+
+    // A name the tool would refuse stops the server with a clear message.
+    let out = common::std_command()
+        .args(["--name", "*", "--db"])
+        .arg(db.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("\"*\""), "{stderr}");
+    assert!(out.stdout.is_empty());
 }
 
 #[test]
-fn version_and_help_exit_without_serving() {
-    let out = Command::new(common::BIN)
+fn version_exits_without_reading_stdin() {
+    // stdin stays open and silent: a server waiting on it would never exit.
+    let mut child = common::std_command()
         .arg("--version")
         .stdin(Stdio::piped())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(out.status.success());
+    let stdin = child.stdin.take();
+    let status = common::wait_exit(&mut child, Duration::from_secs(10), "--version");
+    drop(stdin);
+    assert!(status.success(), "{status}");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     assert_eq!(
-        String::from_utf8(out.stdout).unwrap().trim(),
+        out.trim_end(),
         format!("claude-c2c {}", env!("CARGO_PKG_VERSION"))
     );
-    let out = Command::new(common::BIN).arg("--help").output().unwrap();
-    assert!(out.status.success());
-    let help = String::from_utf8(out.stdout).unwrap();
+}
+
+#[test]
+fn help_exits_zero_and_names_the_options() {
+    let mut child = common::std_command()
+        .arg("--help")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take();
+    let mut help = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut help)
+        .unwrap();
+    let status = common::wait_exit(&mut child, Duration::from_secs(10), "--help");
+    drop(stdin);
+    assert!(status.success(), "{status}");
     for needle in [
         "--name",
         "--db",
@@ -658,59 +986,179 @@ fn version_and_help_exit_without_serving() {
         "CLAUDE_C2C_DB",
         "C2C_NAME",
     ] {
-        assert!(help.contains(needle), "--help lacks {needle}");
+        assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }
 }
 
-#[test]
-fn unusable_databases_fail_with_the_path_and_what_to_do() {
-    let db = TempDb::new("bad-db");
-    let garbage = db.dir().join("garbage.db");
-    std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
-    let run = |path: &std::path::Path| {
-        Command::new(common::BIN)
-            .arg("--db")
-            .arg(path)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
-    let out = run(&garbage);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        stderr.contains(&garbage.display().to_string())
-            && stderr.contains("not an SQLite database"),
-        "{stderr}"
-    );
-    assert!(
-        out.stdout.is_empty(),
-        "nothing but the protocol may reach stdout"
-    );
-    assert_eq!(
-        std::fs::read(&garbage).unwrap(),
-        vec![b'x'; 4096],
-        "the file was changed"
-    );
+/// Runs the server on `path` with stdin open; it must fail on its own, quickly.
+fn start_failing(path: &std::path::Path) -> (std::process::ExitStatus, String, Vec<u8>) {
+    let mut child = common::std_command()
+        .arg("--db")
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take();
+    let status = common::wait_exit(&mut child, Duration::from_secs(20), "bad database");
+    drop(stdin);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let mut stdout = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    (status, stderr, stdout)
+}
 
-    let out = run(db.dir());
-    assert!(!out.status.success());
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("is a directory"), "{stderr}");
+#[test]
+fn unopenable_databases_fail_naming_the_path() {
+    let db = TempDb::new("bad-db");
+    let short_garbage = db.dir().join("short.db");
+    std::fs::write(&short_garbage, "not a database").unwrap();
+    let long_garbage = db.dir().join("long.db");
+    let junk: Vec<u8> = (0..8192u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&long_garbage, &junk).unwrap();
+    let dir = db.dir().join("a-directory");
+    std::fs::create_dir(&dir).unwrap();
+
+    for path in [&short_garbage, &long_garbage, &dir] {
+        let (status, stderr, stdout) = start_failing(path);
+        assert!(!status.success(), "{}: exited {status}", path.display());
+        assert!(
+            stderr.contains(&path.display().to_string()),
+            "stderr does not name {}: {stderr}",
+            path.display()
+        );
+        assert!(
+            stdout.is_empty(),
+            "nothing but the protocol may reach stdout: {}",
+            String::from_utf8_lossy(&stdout)
+        );
+    }
+    // The files were left as they were.
+    assert_eq!(
+        std::fs::read_to_string(&short_garbage).unwrap(),
+        "not a database"
+    );
+    assert_eq!(std::fs::read(&long_garbage).unwrap(), junk);
+    assert!(std::fs::read_dir(&dir).unwrap().next().is_none());
 }
 
 #[tokio::test]
 async fn a_new_database_is_private() {
     let db = TempDb::new("perms");
-    let nested = db.dir().join("nested");
+    let nested = db.dir().join("new-parent");
     let path = nested.join("c2c.db");
-    let mut cmd = tokio::process::Command::new(common::BIN);
-    cmd.arg("--db").arg(&path);
-    let client = rmcp::ServiceExt::serve((), rmcp::transport::TokioChildProcess::new(cmd).unwrap())
-        .await
-        .unwrap();
+    let server = Server::start_at(&path, &[], &[]).await;
+    server.register("p").await;
+    server.send("p", "make the WAL grow").await;
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&nested), 0o700);
-    assert_eq!(mode(&path), 0o600);
-    let _ = client.cancel().await;
+    assert_eq!(mode(&nested), 0o700, "new parent directory");
+    assert_eq!(mode(&path), 0o600, "new database file");
+    let wal = nested.join("c2c.db-wal");
+    if wal.exists() {
+        assert_eq!(mode(&wal), 0o600, "WAL file");
+    }
+    let names: BTreeSet<String> = std::fs::read_dir(&nested)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains("c2c.db"), "{names:?}");
+    server.stop().await;
+
+    // The environment variable picks the path too.
+    let via_env = db.dir().join("env-parent").join("c2c.db");
+    let mut cmd = common::command();
+    cmd.env("CLAUDE_C2C_DB", &via_env);
+    let server = Server::spawn(cmd).await;
+    server.register("q").await;
+    assert_eq!(mode(&via_env), 0o600);
+    assert_eq!(mode(via_env.parent().unwrap()), 0o700);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn inbox_limits_pick_the_oldest_unread_and_the_latest_of_all() {
+    let db = TempDb::new("inbox-limit");
+    let a = Server::named(&db, "a").await;
+    let b = Server::named(&db, "b").await;
+    let mut sent = Vec::new();
+    for n in 0..6 {
+        let tag = if n % 2 == 0 { "even" } else { "odd" };
+        let r = a
+            .ok(
+                "send_message",
+                json!({"to": if n == 3 { "*" } else { "b" }, "body": format!("m{n}"), "tag": tag}),
+            )
+            .await;
+        sent.push(r["id"].as_i64().unwrap());
+    }
+    b.ok("mark_read", json!({"message_ids": [sent[0]]})).await;
+    // Unread: the oldest first, up to the limit.
+    assert_eq!(
+        ids(&b.ok("inbox", json!({"limit": 2})).await),
+        [sent[1], sent[2]]
+    );
+    assert_eq!(
+        ids(&b.ok("inbox", json!({"limit": 2, "tag": "odd"})).await),
+        [sent[1], sent[3]]
+    );
+    // Everything: the latest, still listed oldest first.
+    assert_eq!(
+        ids(&b
+            .ok("inbox", json!({"unread_only": false, "limit": 3}))
+            .await),
+        [sent[3], sent[4], sent[5]]
+    );
+    assert_eq!(
+        ids(&b
+            .ok(
+                "inbox",
+                json!({"unread_only": false, "limit": 2, "tag": "even"})
+            )
+            .await),
+        [sent[2], sent[4]]
+    );
+    // The default limit is 20.
+    for n in 0..25 {
+        a.send("b", &format!("bulk {n}")).await;
+    }
+    assert_eq!(ids(&b.ok("inbox", json!({})).await).len(), 20);
+    assert_eq!(b.unread_ids().await.len(), 5 + 25);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn bodies_round_trip_exactly() {
+    let db = TempDb::new("round-trip");
+    let a = Server::named(&db, "a").await;
+    let b = Server::named(&db, "b").await;
+    let texts = [
+        "plain",
+        "line one\nline two\r\n\ttabbed",
+        "unicode: héllo wörld ✓ 日本語 🦀",
+        "quotes \" and \\ backslashes and {\"json\": true}",
+        "  leading and trailing spaces  ",
+        "NUL\u{0}inside",
+    ];
+    let mut sent = Vec::new();
+    for t in texts {
+        sent.push(a.send("b", t).await);
+    }
+    let got = b.unread().await;
+    assert_eq!(ids(&json!({"messages": got.clone()})), sent);
+    assert_eq!(bodies(&got), texts);
+    a.stop().await;
+    b.stop().await;
 }

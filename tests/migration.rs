@@ -1,13 +1,16 @@
 //! A database written by the original Python claude-c2c (its exact schema, rows as it wrote
-//! them) is opened by the binary and migrated in place, with nothing lost.
+//! them) is opened by the binary and migrated in place, with nothing lost; a second start on
+//! the migrated file changes nothing, and several first starts at once migrate it once.
 
 mod common;
 
-use common::{Server, TempDb, ids};
-use rusqlite::{Connection, params};
-use serde_json::json;
+use std::collections::BTreeMap;
 
-/// The original server's schema, verbatim.
+use common::{Server, TempDb, bodies};
+use rusqlite::{Connection, params};
+use serde_json::{Value, json};
+
+/// The original server's schema (`SCHEMA_SQL` in claude_c2c/server.py), verbatim.
 const PYTHON_SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS sessions (
         session_id   TEXT PRIMARY KEY,
@@ -35,160 +38,413 @@ const PYTHON_SCHEMA: &str = "
         value       TEXT NOT NULL,
         updated_at  TEXT NOT NULL,
         updated_by  TEXT NOT NULL
-    );";
+    );
+";
 
+// `datetime.now(timezone.utc).isoformat()`: microseconds when non-zero, none when zero.
 const T0: &str = "2026-11-01T10:00:00.000001+00:00";
 const T1: &str = "2026-11-01T11:00:00+00:00";
+const T2: &str = "2026-11-01T11:30:00.250000+00:00";
+const STALE_MICROS: &str = "2026-11-01T10:30:00.123456+00:00";
+const STALE_WHOLE: &str = "2026-11-01T10:45:00+00:00";
+const STALE_X: &str = "2026-11-01T10:50:00.000100+00:00";
 
-/// Writes what a few days of the Python server would have left behind.
-fn python_database(path: &std::path::Path) {
+/// Message ids in the Python database, as AUTOINCREMENT assigned them.
+const M_READ_BY_ONLINE: i64 = 1;
+const M_UNREAD_FOR_ONLINE: i64 = 2;
+const M_BCAST_READ_BY_LOCAL: i64 = 3;
+const M_UNREAD_FOR_LOCAL: i64 = 4;
+const M_BCAST_UNREAD: i64 = 5;
+const M_BCAST_FROM_LOCAL_READ_BY_ONLINE: i64 = 6;
+const M_BCAST_READ_BY_LOCAL_LATER: i64 = 7;
+const M_TO_STALE_NAMED: i64 = 8;
+
+/// Writes what a few days of the Python server would have left behind, the way it wrote it,
+/// and returns the (still open) connection, as a Python server process still running would
+/// hold it: in WAL mode, with its last writes not yet checkpointed.
+fn python_database(path: &std::path::Path) -> Connection {
     let conn = Connection::open(path).unwrap();
-    conn.execute_batch("PRAGMA journal_mode=WAL;").unwrap();
+    // main(): executescript(SCHEMA_SQL); then every _db() sets these.
     conn.execute_batch(PYTHON_SCHEMA).unwrap();
-    // Seen just now, so that list_sessions' window holds them whenever the test runs.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;")
+        .unwrap();
+    // Recently seen, in Python's format, so that list_sessions' 10-minute window holds them.
     let seen = c2c_server::clock::now();
-    let session = |id: &str, name: &str, meta: &str| {
+    let session = |id: &str, name: &str, started: &str, last_seen: &str, meta: &str| {
         conn.execute(
-            "INSERT INTO sessions VALUES (?1, ?2, '/repo', ?3, ?4, ?5)",
-            params![id, name, T0, seen, meta],
+            "INSERT INTO sessions (session_id, name, cwd, started_at, last_seen_at, metadata)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, name, "/home/u/repo", started, last_seen, meta],
         )
         .unwrap();
     };
-    // Two takeovers of "online", renamed the Python way (with and without microseconds).
+    // "online" was taken over twice; register_session renamed each holder
+    // `name || '-stale-' || now` (now with and without microseconds).
     session(
-        "s-online-1",
-        "online-stale-2026-11-01T10:30:00.123456+00:00",
+        "11111111-1111-4111-8111-111111111111",
+        &format!("online-stale-{STALE_MICROS}"),
+        T0,
+        STALE_MICROS,
         "{}",
     );
-    session("s-online-2", "online-stale-2026-11-01T10:45:00+00:00", "{}");
-    session("s-online-3", "online", r#"{"repo": "deploy"}"#);
-    session("s-local", "local", "{}");
-    session("s-ci", "ci", "{}");
+    session(
+        "22222222-2222-4222-8222-222222222222",
+        &format!("online-stale-{STALE_WHOLE}"),
+        STALE_MICROS,
+        &seen,
+        "{}",
+    );
+    session(
+        "33333333-3333-4333-8333-333333333333",
+        "online",
+        STALE_WHOLE,
+        &seen,
+        r#"{"repo": "deploy", "pid": 4242}"#,
+    );
+    session(
+        "44444444-4444-4444-8444-444444444444",
+        "local",
+        T0,
+        &seen,
+        "{}",
+    );
+    session(
+        "55555555-5555-4555-8555-555555555555",
+        "ci",
+        T0,
+        &seen,
+        "{}",
+    );
+    // A name that merely contains "-stale-" (hidden by the original's list), and its own
+    // taken-over holder.
+    session(
+        "66666666-6666-4666-8666-666666666666",
+        &format!("x-stale-y-stale-{STALE_X}"),
+        T0,
+        STALE_X,
+        "{}",
+    );
+    session(
+        "77777777-7777-4777-8777-777777777777",
+        "x-stale-y",
+        STALE_X,
+        &seen,
+        "{}",
+    );
+    // Live but not seen for two hours.
+    let idle_seen = c2c_server::clock::ago(std::time::Duration::from_secs(2 * 3600));
+    session(
+        "88888888-8888-4888-8888-888888888888",
+        "idle",
+        T0,
+        &idle_seen,
+        "{}",
+    );
+
     let message = |from: &str,
                    from_name: &str,
                    to: &str,
                    body: &str,
+                   tag: Option<&str>,
                    read: Option<(&str, &str)>| {
         conn.execute(
             "INSERT INTO messages (from_session, from_name, to_name, body, tag, created_at, read_at, read_by)
-             VALUES (?1, ?2, ?3, ?4, 'status', ?5, ?6, ?7)",
-            params![from, from_name, to, body, T0, read.map(|r| r.0), read.map(|r| r.1)],
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![from, from_name, to, body, tag, T0, read.map(|r| r.0), read.map(|r| r.1)],
         )
         .unwrap();
     };
+    let local = "44444444-4444-4444-8444-444444444444";
+    let online = "33333333-3333-4333-8333-333333333333";
+    let ci = "55555555-5555-4555-8555-555555555555";
     message(
-        "s-local",
+        local,
         "local",
         "online",
         "read by online",
+        Some("status"),
         Some((T1, "online")),
     );
-    message("s-local", "local", "online", "unread for online", None);
-    // The original marked a broadcast read for everybody when "local" acknowledged it.
     message(
-        "s-ci",
+        local,
+        "local",
+        "online",
+        "unread for online",
+        Some("handoff"),
+        None,
+    );
+    // The original marked a broadcast read for everybody when one session acknowledged it.
+    message(
+        ci,
         "ci",
         "*",
         "broadcast read by local",
+        None,
         Some((T1, "local")),
     );
-    message("s-online-3", "online", "local", "unread for local", None);
-    conn.execute(
-        "INSERT INTO state VALUES ('last_run_id', ?1, ?2, 'local'), ('deploy/cfg', ?3, ?2, 'online')",
-        params![json!("abc123").to_string(), T1, json!({"replicas": 3}).to_string()],
-    )
-    .unwrap();
+    message(
+        online,
+        "online",
+        "local",
+        "unread for local",
+        Some("question"),
+        None,
+    );
+    message(online, "online", "*", "broadcast nobody read", None, None);
+    message(
+        local,
+        "local",
+        "*",
+        "broadcast from local, read by online",
+        None,
+        Some((T2, "online")),
+    );
+    message(
+        ci,
+        "ci",
+        "*",
+        "broadcast read by local later",
+        Some("status"),
+        Some((T2, "local")),
+    );
+    message(ci, "ci", "x-stale-y", "for x-stale-y", None, None);
+
+    // set_state stores json.dumps(value) (ASCII-escaped, ", " and ": " separators).
+    for (key, value, at, by) in [
+        ("last_run_id", r#""abc123""#, T1, "local"),
+        (
+            "deploy/cfg",
+            r#"{"replicas": 3, "regions": ["eu", "us"]}"#,
+            T2,
+            "online",
+        ),
+        ("greeting", r#""caf\u00e9 \ud83e\udd80""#, T1, "ci"),
+        ("flag", "true", T0, "ci"),
+        ("nothing", "null", T0, "ci"),
+        ("ratio", "0.25", T0, "local"),
+    ] {
+        conn.execute(
+            "INSERT INTO state (key, value, updated_at, updated_by) VALUES (?1, ?2, ?3, ?4)",
+            params![key, value, at, by],
+        )
+        .unwrap();
+    }
+    conn
 }
 
-#[tokio::test]
+/// The state entries as the tools must show them after migration.
+fn expected_state() -> Value {
+    json!([
+        {"key": "deploy/cfg", "value": {"replicas": 3, "regions": ["eu", "us"]}, "updated_at": T2, "updated_by": "online"},
+        {"key": "flag", "value": true, "updated_at": T0, "updated_by": "ci"},
+        {"key": "greeting", "value": "café 🦀", "updated_at": T1, "updated_by": "ci"},
+        {"key": "last_run_id", "value": "abc123", "updated_at": T1, "updated_by": "local"},
+        {"key": "nothing", "value": null, "updated_at": T0, "updated_by": "ci"},
+        {"key": "ratio", "value": 0.25, "updated_at": T0, "updated_by": "local"}
+    ])
+}
+
+fn id_read(messages: &[Value]) -> Vec<(i64, Option<String>)> {
+    messages
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_i64().unwrap(),
+                m["read_at"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_database_is_migrated_with_nothing_lost() {
     let db = TempDb::new("python-db");
-    python_database(&db.path());
-
-    // A plain start migrates; the sessions then read through the tools.
-    let local = Server::start(&db).await;
-    let state = local.ok("get_state", json!({})).await;
-    assert_eq!(
-        state["entries"],
-        json!([
-            {"key": "deploy/cfg", "value": {"replicas": 3}, "updated_at": T1, "updated_by": "online"},
-            {"key": "last_run_id", "value": "abc123", "updated_at": T1, "updated_by": "local"}
-        ])
+    let python = python_database(&db.path());
+    assert!(
+        db.dir().join("c2c.db-wal").exists(),
+        "the Python-era writes are still in the WAL"
     );
-    let listed = local.ok("list_sessions", json!({})).await;
-    let mut names: Vec<&str> = listed["sessions"]
+
+    // A plain start migrates; shared state reads back exactly.
+    let viewer = Server::start(&db).await;
+    drop(python);
+    let state = viewer.ok("get_state", json!({})).await;
+    assert_eq!(state["entries"], expected_state());
+    assert_eq!(
+        viewer.ok("get_state", json!({"key": "last_run_id"})).await,
+        json!({"entry": {"key": "last_run_id", "value": "abc123", "updated_at": T1, "updated_by": "local"}})
+    );
+    assert_eq!(
+        viewer.ok("get_state", json!({"prefix": "deploy/"})).await["entries"],
+        json!([expected_state()[0]])
+    );
+
+    // The superseded holders are not listed; the live ones are, with their rows intact.
+    let listed = viewer.ok("list_sessions", json!({})).await;
+    let by_name: BTreeMap<String, Value> = listed["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), s.clone()))
+        .collect();
+    assert_eq!(
+        by_name.keys().collect::<Vec<_>>(),
+        ["ci", "local", "online", "x-stale-y"],
+        "{listed}"
+    );
+    let online_row = &by_name["online"];
+    assert_eq!(
+        online_row["session_id"],
+        "33333333-3333-4333-8333-333333333333"
+    );
+    assert_eq!(
+        online_row["metadata"],
+        json!({"repo": "deploy", "pid": 4242})
+    );
+    assert_eq!(online_row["cwd"], "/home/u/repo");
+    assert_eq!(online_row["started_at"], STALE_WHOLE);
+    assert!(by_name.values().all(|s| s["is_self"] == false));
+    // The idle one is live, just not recent.
+    let wide = viewer
+        .ok("list_sessions", json!({"active_within_min": 1440}))
+        .await;
+    let wide_names: Vec<&str> = wide["sessions"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    names.sort();
-    assert_eq!(
-        names,
-        ["ci", "local", "online"],
-        "superseded holders are not listed, live ones are"
+    assert_eq!(wide_names.len(), 5, "{wide}");
+    assert!(wide_names.contains(&"idle"));
+    assert!(
+        !wide_names.iter().any(|n| n.contains("-stale-2026")),
+        "{wide}"
     );
-    let online_row = listed["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "online")
-        .unwrap();
-    assert_eq!(online_row["session_id"], "s-online-3");
-    assert_eq!(online_row["metadata"], json!({"repo": "deploy"}));
 
-    local.ok("register_session", json!({"name": "local"})).await;
+    // Each recipient sees its messages, with Python-era reads kept per reader.
+    let local = Server::named(&db, "local").await;
     let online = Server::named(&db, "online").await;
     let ci = Server::named(&db, "ci").await;
+    let x = Server::named(&db, "x-stale-y").await;
 
-    let online_unread = online.ok("inbox", json!({})).await;
-    let bodies: Vec<&str> = online_unread["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["body"].as_str().unwrap())
-        .collect();
+    let local_unread = local.unread().await;
     assert_eq!(
-        bodies,
-        ["unread for online", "broadcast read by local"],
-        "the broadcast is unread for online"
+        bodies(&local_unread),
+        ["unread for local", "broadcast nobody read"]
     );
-    let online_all = online.ok("inbox", json!({"unread_only": false})).await;
-    let read = &online_all["messages"][0];
+    assert_eq!(local_unread[0]["id"], M_UNREAD_FOR_LOCAL);
+    assert_eq!(local_unread[0]["tag"], "question");
+    assert_eq!(local_unread[0]["from_name"], "online");
     assert_eq!(
-        (read["body"].as_str(), read["read_at"].as_str()),
-        (Some("read by online"), Some(T1))
+        local_unread[0]["from_session"],
+        "33333333-3333-4333-8333-333333333333"
+    );
+    assert_eq!(local_unread[0]["created_at"], T0);
+    assert_eq!(
+        id_read(&local.all_messages().await),
+        [
+            (M_BCAST_READ_BY_LOCAL, Some(T1.to_string())),
+            (M_UNREAD_FOR_LOCAL, None),
+            (M_BCAST_UNREAD, None),
+            (M_BCAST_READ_BY_LOCAL_LATER, Some(T2.to_string())),
+        ],
+        "local's reads of broadcasts are kept, its own broadcast is not shown"
     );
 
-    let local_unread = local.ok("inbox", json!({})).await;
-    let bodies: Vec<&str> = local_unread["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["body"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        bodies,
-        ["unread for local"],
-        "local's read of the broadcast is kept"
+        bodies(&online.unread().await),
+        [
+            "unread for online",
+            "broadcast read by local",
+            "broadcast read by local later"
+        ],
+        "local's reads of broadcasts are local's only"
     );
-    let local_all = local.ok("inbox", json!({"unread_only": false})).await;
-    let broadcast = local_all["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["to_name"] == "*")
-        .unwrap();
-    assert_eq!(broadcast["read_at"], T1);
-    assert!(
-        ids(&ci.ok("inbox", json!({})).await).is_empty(),
-        "ci does not get its own broadcast"
+    assert_eq!(
+        id_read(&online.all_messages().await),
+        [
+            (M_READ_BY_ONLINE, Some(T1.to_string())),
+            (M_UNREAD_FOR_ONLINE, None),
+            (M_BCAST_READ_BY_LOCAL, None),
+            (M_BCAST_FROM_LOCAL_READ_BY_ONLINE, Some(T2.to_string())),
+            (M_BCAST_READ_BY_LOCAL_LATER, None),
+        ]
     );
-    for s in [local, online, ci] {
+
+    assert_eq!(
+        bodies(&ci.unread().await),
+        [
+            "broadcast nobody read",
+            "broadcast from local, read by online"
+        ],
+        "ci does not get its own broadcasts"
+    );
+    // A name containing "-stale-" keeps its mail; direct and broadcast interleave by id.
+    assert_eq!(
+        x.unread_ids().await,
+        [
+            M_BCAST_READ_BY_LOCAL,
+            M_BCAST_UNREAD,
+            M_BCAST_FROM_LOCAL_READ_BY_ONLINE,
+            M_BCAST_READ_BY_LOCAL_LATER,
+            M_TO_STALE_NAMED
+        ]
+    );
+
+    // A name never seen before gets every broadcast unread.
+    let late = Server::named(&db, "late").await;
+    assert_eq!(
+        late.unread_ids().await,
+        [
+            M_BCAST_READ_BY_LOCAL,
+            M_BCAST_UNREAD,
+            M_BCAST_FROM_LOCAL_READ_BY_ONLINE,
+            M_BCAST_READ_BY_LOCAL_LATER
+        ]
+    );
+
+    // Acknowledging works on migrated rows, and keeps Python-era reads as reads.
+    assert_eq!(
+        local
+            .ok(
+                "mark_read",
+                json!({"message_ids": [M_BCAST_READ_BY_LOCAL, M_BCAST_UNREAD, M_UNREAD_FOR_LOCAL, M_READ_BY_ONLINE]}),
+            )
+            .await,
+        json!({"marked": 2, "not_marked": [
+            {"id": M_BCAST_READ_BY_LOCAL, "reason": "already_read"},
+            {"id": M_READ_BY_ONLINE, "reason": "not_addressed_to_you"}
+        ]})
+    );
+    assert!(local.unread_ids().await.is_empty());
+    assert_eq!(
+        online
+            .ok("mark_read", json!({"message_ids": [M_READ_BY_ONLINE]}))
+            .await["not_marked"][0]["reason"],
+        "already_read"
+    );
+    // New messages get ids after the Python ones.
+    let new_id = local.send("online", "after the migration").await;
+    assert!(new_id > M_TO_STALE_NAMED);
+    assert_eq!(
+        online.unread_ids().await,
+        [
+            M_UNREAD_FOR_ONLINE,
+            M_BCAST_READ_BY_LOCAL,
+            M_BCAST_READ_BY_LOCAL_LATER,
+            new_id
+        ]
+    );
+    for s in [viewer, local, online, ci, x, late] {
         s.stop().await;
     }
 
-    // The file is consistent, at the current schema version, and the old holders are marked.
+    // The file is consistent, at the current schema version, and the taken-over holders got
+    // their names back with the takeover recorded.
     let conn = Connection::open(db.path()).unwrap();
     let check: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
@@ -199,7 +455,13 @@ async fn a_python_database_is_migrated_with_nothing_lost() {
         .unwrap();
     assert_eq!(version, c2c_server::store::migrate::MIGRATIONS.len() as i64);
     let superseded: Vec<(String, String, Option<String>)> = conn
-        .prepare("SELECT session_id, name, superseded_at FROM sessions WHERE session_id LIKE 's-online-%' ORDER BY session_id")
+        .prepare(
+            "SELECT session_id, name, superseded_at FROM sessions
+              WHERE session_id IN ('11111111-1111-4111-8111-111111111111',
+                                   '22222222-2222-4222-8222-222222222222',
+                                   '66666666-6666-4666-8666-666666666666')
+              ORDER BY session_id",
+        )
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()
@@ -209,63 +471,108 @@ async fn a_python_database_is_migrated_with_nothing_lost() {
         superseded,
         [
             (
-                "s-online-1".into(),
-                "online".into(),
-                Some("2026-11-01T10:30:00.123456+00:00".into())
+                "11111111-1111-4111-8111-111111111111".to_string(),
+                "online".to_string(),
+                Some(STALE_MICROS.to_string())
             ),
             (
-                "s-online-2".into(),
-                "online".into(),
-                Some("2026-11-01T10:45:00+00:00".into())
+                "22222222-2222-4222-8222-222222222222".to_string(),
+                "online".to_string(),
+                Some(STALE_WHOLE.to_string())
             ),
-            // The Python-era holder was superseded by the registration above.
             (
-                "s-online-3".into(),
-                "online".into(),
-                superseded_at(&conn, "s-online-3")
+                "66666666-6666-4666-8666-666666666666".to_string(),
+                "x-stale-y".to_string(),
+                Some(STALE_X.to_string())
             ),
         ]
     );
-    assert!(superseded_at(&conn, "s-online-3").is_some());
     let messages: i64 = conn
         .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(messages, 4);
+    assert_eq!(messages, 9);
+    let state: i64 = conn
+        .query_row("SELECT count(*) FROM state", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(state, 6);
     drop(conn);
 
-    // A second start on the migrated file changes nothing and works.
+    // A second start on the migrated file works and changes nothing.
     let before = dump(&db.path());
     let again = Server::start(&db).await;
     assert_eq!(
-        again.ok("get_state", json!({"key": "last_run_id"})).await["entry"]["value"],
-        "abc123"
+        again.ok("get_state", json!({})).await["entries"],
+        expected_state()
     );
+    again.ok("list_sessions", json!({})).await;
     again.stop().await;
     assert_eq!(dump(&db.path()), before);
 }
 
-fn superseded_at(conn: &Connection, id: &str) -> Option<String> {
-    conn.query_row(
-        "SELECT superseded_at FROM sessions WHERE session_id = ?1",
-        [id],
-        |r| r.get(0),
-    )
-    .unwrap()
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_first_starts_migrate_once() {
+    let db = TempDb::new("python-db-race");
+    drop(python_database(&db.path()));
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let path = db.path();
+            tokio::spawn(async move { Server::start_at(&path, &[], &[]).await })
+        })
+        .collect();
+    let mut servers = Vec::new();
+    for s in starts {
+        servers.push(s.await.expect("a simultaneous start failed"));
+    }
+    for s in &servers {
+        assert_eq!(
+            s.ok("get_state", json!({})).await["entries"],
+            expected_state()
+        );
+    }
+    for s in servers {
+        s.stop().await;
+    }
+    let conn = Connection::open(db.path()).unwrap();
+    let reads: i64 = conn
+        .query_row("SELECT count(*) FROM broadcast_reads", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(reads, 3, "the Python-era broadcast reads, each once");
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, c2c_server::store::migrate::MIGRATIONS.len() as i64);
 }
 
-/// Every message and state row, and the schema version, as text.
+/// Every row of every table, the schema and its version, as text.
 fn dump(path: &std::path::Path) -> Vec<String> {
     let conn = Connection::open(path).unwrap();
     let mut out = Vec::new();
-    for sql in [
-        "SELECT json_array(id, from_session, to_name, body, read_at, read_by) FROM messages ORDER BY id",
-        "SELECT json_array(message_id, reader, read_at) FROM broadcast_reads ORDER BY 1",
-        "SELECT json_array(key, value, updated_by) FROM state ORDER BY key",
-        "SELECT json_array(user_version) FROM pragma_user_version",
-    ] {
-        let mut stmt = conn.prepare(sql).unwrap();
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
-        out.extend(rows.map(Result::unwrap));
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(tables.len() >= 4, "{tables:?}");
+    for table in tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+        let columns = stmt.column_count();
+        let mut rows: Vec<String> = stmt
+            .query_map([], |r| {
+                let mut row = format!("{table}:");
+                for i in 0..columns {
+                    let v: rusqlite::types::Value = r.get(i)?;
+                    row.push_str(&format!(" {v:?}"));
+                }
+                Ok(row)
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.sort();
+        out.extend(rows);
     }
+    out.push(c2c_server::store::migrate::schema_sql(&conn).unwrap());
     out
 }

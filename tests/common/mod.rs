@@ -1,31 +1,55 @@
-//! The harness the end-to-end tests share: a private temporary database per test, and a
-//! server process of the built binary driven through rmcp's client over stdio.
+//! The harness the end-to-end tests share: a private temporary directory per test (removed at
+//! the end), and server processes of the built binary driven through rmcp's client over stdio.
+//! Every tool call goes through [`Server::call`], which checks the shape of each result on the
+//! way: a success is one JSON object sent both as structuredContent and as exactly one text
+//! block holding the same JSON; an error is one text block and nothing else.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
 use rmcp::{RoleClient, ServiceExt};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_claude-c2c");
 
-/// A temporary directory holding a test's database; removed when dropped.
+/// The longest any single request may take before the test fails instead of hanging.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Environment variables the server reads: cleared for every spawned process, so that the
+/// developer's own settings never leak into a test.
+pub const SERVER_ENV: &[&str] = &[
+    "C2C_NAME",
+    "CLAUDE_C2C_DB",
+    "C2C_MAX_BODY_BYTES",
+    "C2C_BUSY_TIMEOUT_MS",
+    "CLAUDE_PROJECT_DIR",
+    "CLAUDE_CODE_SESSION_ID",
+];
+
+/// A temporary directory for one test, holding its database; removed when dropped.
 pub struct TempDb {
     dir: PathBuf,
 }
 
 impl TempDb {
-    /// A fresh, empty directory named after the test.
+    /// A fresh, empty directory under the system temp dir, unique to this process and call.
     pub fn new(label: &str) -> Self {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
         let dir = std::env::temp_dir().join(format!(
-            "c2c-test-{label}-{}-{}",
+            "c2c-test-{label}-{}-{}-{nanos}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
@@ -39,7 +63,7 @@ impl TempDb {
         &self.dir
     }
 
-    /// The database file inside it.
+    /// The database file inside it (not created until a server opens it).
     pub fn path(&self) -> PathBuf {
         self.dir.join("c2c.db")
     }
@@ -51,23 +75,105 @@ impl Drop for TempDb {
     }
 }
 
+/// A `claude-c2c` command with a clean environment: none of the server's variables set.
+pub fn command() -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(BIN);
+    for var in SERVER_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.kill_on_drop(true);
+    cmd
+}
+
+/// A `claude-c2c` command serving the database at `path`, with extra command-line `args` and
+/// environment `envs`.
+pub fn server_command(
+    path: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> tokio::process::Command {
+    let mut cmd = command();
+    cmd.arg("--db").arg(path).args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// The same, for `std::process` (for runs that are not MCP sessions).
+pub fn std_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(BIN);
+    for var in SERVER_ENV {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
 /// A running server process with an MCP client attached.
 pub struct Server {
     client: RunningService<RoleClient, ()>,
+    pid: u32,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// Copies the server's stderr into `log`, and on to the test's stderr.
+async fn forward_stderr(stderr: tokio::process::ChildStderr, log: Arc<Mutex<String>>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        eprintln!("[server] {line}");
+        let mut log = log.lock().unwrap();
+        log.push_str(&line);
+        log.push('\n');
+    }
 }
 
 impl Server {
+    /// Spawns `cmd` (a `claude-c2c` command) and completes the MCP handshake; a failure says
+    /// why, with what the server wrote to stderr.
+    pub async fn try_spawn(cmd: tokio::process::Command) -> Result<Server, String> {
+        let (transport, stderr) = TokioChildProcess::builder(cmd)
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot spawn {BIN}: {e}"))?;
+        let pid = transport.id().expect("child pid");
+        let log = Arc::new(Mutex::new(String::new()));
+        let forwarder = stderr.map(|e| tokio::spawn(forward_stderr(e, log.clone())));
+        let failure = match tokio::time::timeout(CALL_TIMEOUT, ().serve(transport)).await {
+            Ok(Ok(client)) => {
+                return Ok(Server {
+                    client,
+                    pid,
+                    stderr: log,
+                });
+            }
+            Ok(Err(e)) => format!("MCP handshake failed: {e}"),
+            Err(_) => format!("MCP handshake timed out after {CALL_TIMEOUT:?}"),
+        };
+        // Let the exiting server's last words arrive.
+        if let Some(forwarder) = forwarder {
+            let _ = tokio::time::timeout(Duration::from_secs(3), forwarder).await;
+        }
+        let stderr = log.lock().unwrap().clone();
+        Err(format!("{failure}; server {pid} stderr: {stderr:?}"))
+    }
+
+    /// Spawns `cmd` and completes the MCP handshake, or fails the test saying why.
+    pub async fn spawn(cmd: tokio::process::Command) -> Server {
+        Server::try_spawn(cmd)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts the binary on the database at `path` with extra command-line `args` and
+    /// environment `envs`.
+    pub async fn start_at(path: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        Server::spawn(server_command(path, args, envs)).await
+    }
+
     /// Starts the binary on `db` with extra command-line `args` and environment `envs`.
     pub async fn start_with(db: &TempDb, args: &[&str], envs: &[(&str, &str)]) -> Server {
-        let mut cmd = tokio::process::Command::new(BIN);
-        cmd.arg("--db").arg(db.path()).args(args);
-        cmd.env_remove("C2C_NAME").env_remove("CLAUDE_C2C_DB");
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let transport = TokioChildProcess::new(cmd).expect("spawn claude-c2c");
-        let client = ().serve(transport).await.expect("MCP handshake");
-        Server { client }
+        Server::start_at(&db.path(), args, envs).await
     }
 
     /// Starts the binary on `db` with no extra options.
@@ -75,13 +181,18 @@ impl Server {
         Server::start_with(db, &[], &[]).await
     }
 
-    /// Starts the binary on `db` and registers it as `name`.
+    /// Starts the binary on `db` and registers it as `name` through the tool.
     pub async fn named(db: &TempDb, name: &str) -> Server {
         let server = Server::start(db).await;
+        server.register(name).await;
         server
-            .ok("register_session", serde_json::json!({ "name": name }))
-            .await;
-        server
+    }
+
+    /// Registers as `name`; returns the new session id.
+    pub async fn register(&self, name: &str) -> String {
+        let r = self.ok("register_session", json!({ "name": name })).await;
+        assert_eq!(r["name"], name);
+        r["session_id"].as_str().expect("session_id").to_string()
     }
 
     /// The client, for protocol-level checks.
@@ -89,24 +200,33 @@ impl Server {
         &self.client
     }
 
-    /// Calls `tool` with `args` (a JSON object): the structured result, or the error text.
-    /// Checks the result's shape on the way: a success carries structuredContent and one
-    /// text block holding the same JSON; an error carries only text.
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// What the server has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Calls `tool` with `args` (a JSON object): the structuredContent of a success, or the
+    /// text of an `isError` result. A protocol-level error fails the test.
     pub async fn call(&self, tool: &str, args: Value) -> Result<Value, String> {
         let args = match args {
             Value::Object(map) => map,
             other => panic!("arguments must be an object, got {other}"),
         };
         let params = CallToolRequestParams::new(tool.to_string()).with_arguments(args);
-        let result = self
-            .client
-            .call_tool(params)
+        let result = tokio::time::timeout(CALL_TIMEOUT, self.client.call_tool(params))
             .await
+            .unwrap_or_else(|_| panic!("{tool}: no answer within {CALL_TIMEOUT:?}"))
             .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"));
         assert_eq!(
             result.content.len(),
             1,
-            "{tool}: one content block expected"
+            "{tool}: exactly one content block expected, got {:?}",
+            result.content
         );
         let text = result.content[0]
             .as_text()
@@ -118,6 +238,7 @@ impl Server {
                 result.structured_content.is_none(),
                 "{tool}: error with structured content"
             );
+            assert!(!text.trim().is_empty(), "{tool}: error without a message");
             return Err(text);
         }
         let structured = result
@@ -127,31 +248,37 @@ impl Server {
             structured.is_object(),
             "{tool}: result is not one JSON object: {structured}"
         );
-        let parsed: Value = serde_json::from_str(&text).expect("text block is JSON");
+        let parsed: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{tool}: text block is not JSON ({e}): {text}"));
         assert_eq!(
             parsed, structured,
             "{tool}: text and structuredContent differ"
         );
-        assert!(!text.contains('\n'), "{tool}: text JSON is not compact");
         Ok(structured)
     }
 
     /// Calls `tool` and expects success.
     pub async fn ok(&self, tool: &str, args: Value) -> Value {
+        let shown = args.to_string();
         self.call(tool, args)
             .await
-            .unwrap_or_else(|e| panic!("{tool} failed: {e}"))
+            .unwrap_or_else(|e| panic!("{tool}({}) failed: {e}", short(&shown)))
     }
 
     /// Calls `tool` and expects an error whose text contains every one of `needles`.
     pub async fn err(&self, tool: &str, args: Value, needles: &[&str]) -> String {
-        match self.call(tool, args.clone()).await {
-            Ok(v) => panic!("{tool}({args}) succeeded with {v}, expected an error"),
+        let shown = args.to_string();
+        match self.call(tool, args).await {
+            Ok(v) => panic!(
+                "{tool}({}) succeeded with {v}, expected an error",
+                short(&shown)
+            ),
             Err(text) => {
                 for needle in needles {
                     assert!(
                         text.contains(needle),
-                        "{tool}({args}): error {text:?} lacks {needle:?}"
+                        "{tool}({}): error {text:?} lacks {needle:?}",
+                        short(&shown)
                     );
                 }
                 text
@@ -159,23 +286,132 @@ impl Server {
         }
     }
 
-    /// The ids of the caller's unread messages.
-    pub async fn unread_ids(&self) -> Vec<i64> {
-        ids(&self.ok("inbox", serde_json::json!({ "limit": 500 })).await)
+    /// The caller's unread messages (up to 500).
+    pub async fn unread(&self) -> Vec<Value> {
+        messages(&self.ok("inbox", json!({ "limit": 500 })).await)
     }
 
-    /// Ends the client and the server process.
-    pub async fn stop(self) {
-        let _ = self.client.cancel().await;
+    /// The ids of the caller's unread messages.
+    pub async fn unread_ids(&self) -> Vec<i64> {
+        ids(&self.ok("inbox", json!({ "limit": 500 })).await)
     }
+
+    /// The caller's latest messages, read or not (up to 500).
+    pub async fn all_messages(&self) -> Vec<Value> {
+        messages(
+            &self
+                .ok("inbox", json!({ "unread_only": false, "limit": 500 }))
+                .await,
+        )
+    }
+
+    /// Sends `body` to `to`; returns the new message's id.
+    pub async fn send(&self, to: &str, body: &str) -> i64 {
+        let sent = self
+            .ok("send_message", json!({ "to": to, "body": body }))
+            .await;
+        assert_eq!(sent["to"], to);
+        sent["id"].as_i64().expect("id")
+    }
+
+    /// The names list_sessions shows (default window), sorted, each with its is_self flag.
+    pub async fn listed(&self) -> Vec<(String, bool)> {
+        let listed = self.ok("list_sessions", json!({})).await;
+        let mut out: Vec<(String, bool)> = listed["sessions"]
+            .as_array()
+            .expect("sessions array")
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_string(),
+                    s["is_self"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Ends the client and waits for the server process to exit; it must exit promptly
+    /// once its stdin is closed (rmcp would send SIGTERM after 3 s; the server itself gives
+    /// its output up to 2 s to drain, which it should not need).
+    pub async fn stop(self) {
+        let pid = self.pid;
+        let started = Instant::now();
+        let _ = self.client.cancel().await;
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(1500),
+            "server {pid} took {took:?} to exit after stdin closed"
+        );
+        assert!(
+            !alive(pid),
+            "server {pid} still running after the client closed"
+        );
+    }
+}
+
+/// Whether process `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => false,
+        Ok(stat) => {
+            // The state follows the parenthesised command name.
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        }
+    }
+}
+
+/// Text cut to a readable length for failure messages.
+fn short(text: &str) -> String {
+    if text.chars().count() > 200 {
+        format!("{}...", text.chars().take(200).collect::<String>())
+    } else {
+        text.to_string()
+    }
+}
+
+/// An inbox result's messages.
+pub fn messages(inbox: &Value) -> Vec<Value> {
+    inbox["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no messages array in {inbox}"))
+        .clone()
 }
 
 /// The `id`s of an inbox result's messages.
 pub fn ids(inbox: &Value) -> Vec<i64> {
-    inbox["messages"]
-        .as_array()
-        .expect("messages array")
+    messages(inbox)
         .iter()
         .map(|m| m["id"].as_i64().unwrap())
         .collect()
+}
+
+/// The `body`s of a list of messages.
+pub fn bodies(messages: &[Value]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|m| m["body"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Waits up to `limit` for a plain child process to exit, polling; kills it and fails if not.
+pub fn wait_exit(
+    child: &mut std::process::Child,
+    limit: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

@@ -104,8 +104,7 @@ pub fn open_in_memory() -> rusqlite::Result<Connection> {
 fn configure(conn: &mut Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
     BUSY_TIMEOUT_MS.store(busy_timeout.as_millis() as u64, Ordering::Relaxed);
     conn.busy_handler(Some(wait_for_lock))?;
-    // journal_mode answers with a row, so it cannot go through execute_batch's checks alone.
-    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    switch_to_wal(conn, busy_timeout)?;
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
@@ -138,6 +137,28 @@ fn wait_for_lock(retries: i32) -> bool {
         COARSE_WAIT
     });
     true
+}
+
+// Switching a new file to WAL needs the write lock, and SQLite answers "busy" there without
+// calling the busy handler (a read lock would have to be upgraded), so two servers starting
+// on a new file at once would fail: retry until the busy timeout instead.
+fn switch_to_wal(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + busy_timeout;
+    loop {
+        // journal_mode answers with a row, so it goes through query_row.
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// A fresh session id: 16 random bytes from SQLite, written as a version-4 UUID.
