@@ -14,6 +14,15 @@ CREATE TABLE broadcast_reads (
         PRIMARY KEY (message_id, reader)
     ) WITHOUT ROWID;
 
+CREATE TABLE deliveries (
+        message_id   INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        recipient    TEXT NOT NULL,
+        delivered_at TEXT NOT NULL,
+        -- How the text reached the recipient: inbox, wait, channel or hook.
+        via          TEXT NOT NULL,
+        PRIMARY KEY (message_id, recipient)
+    ) WITHOUT ROWID;
+
 CREATE TABLE messages (
         id           INTEGER PRIMARY KEY AUTOINCREMENT,
         from_session TEXT NOT NULL,
@@ -24,7 +33,7 @@ CREATE TABLE messages (
         created_at   TEXT NOT NULL,
         read_at      TEXT,
         read_by      TEXT
-    );
+    , reply_to INTEGER);
 
 CREATE TABLE sessions (
         session_id   TEXT PRIMARY KEY,
@@ -33,7 +42,7 @@ CREATE TABLE sessions (
         started_at   TEXT NOT NULL,
         last_seen_at TEXT NOT NULL,
         metadata     TEXT
-    , superseded_at TEXT, superseded_by TEXT);
+    , superseded_at TEXT, superseded_by TEXT, claude_session_id TEXT);
 
 CREATE TABLE state (
         key         TEXT PRIMARY KEY,
@@ -42,12 +51,19 @@ CREATE TABLE state (
         updated_by  TEXT NOT NULL
     );
 
+CREATE INDEX messages_from ON messages(from_name, id);
+
+CREATE INDEX messages_replies ON messages(reply_to, id) WHERE reply_to IS NOT NULL;
+
 CREATE INDEX messages_to ON messages(to_name, id);
 
 CREATE INDEX messages_unread ON messages(to_name, id) WHERE read_at IS NULL;
+
+CREATE INDEX sessions_claude ON sessions(claude_session_id)
+        WHERE claude_session_id IS NOT NULL;
 
 CREATE UNIQUE INDEX sessions_live_name ON sessions(name) WHERE superseded_at IS NULL;
 
 CREATE INDEX sessions_seen ON sessions(last_seen_at);
 
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;

@@ -96,12 +96,14 @@ async fn tools_list_is_exactly_spec_tools_json() {
             "list_sessions",
             "send_message",
             "inbox",
+            "wait_for_message",
+            "outbox",
             "mark_read",
             "set_state",
             "get_state",
             "prune"
         ],
-        "the original's nine tools, in its order"
+        "the original's nine tools in its order, with wait_for_message and outbox beside inbox"
     );
     for tool in &tools {
         assert_eq!(tool.input_schema["type"], "object", "{}", tool.name);

@@ -3,8 +3,9 @@
 //! body may take by reference: `&Connection`, `&Session` (only after `register_session`) and
 //! `&Client`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::Connection;
 
@@ -29,6 +30,7 @@ pub struct Client {
     session: Option<Session>,
     superseded: bool,
     bound: RefCell<Option<Session>>,
+    wait: Cell<Option<Duration>>,
 }
 
 impl Client {
@@ -40,6 +42,7 @@ impl Client {
             session,
             superseded,
             bound: RefCell::new(None),
+            wait: Cell::new(None),
         }
     }
 
@@ -66,6 +69,18 @@ impl Client {
     /// The session bound during the call, for the dispatcher to keep after commit.
     pub fn take_bound(&self) -> Option<Session> {
         self.bound.borrow_mut().take()
+    }
+
+    /// Asks for the call to be run again whenever the database changes, for up to `timeout`
+    /// from its first run, instead of answering now; the last run's result is the answer when
+    /// the time is up. A tool that waits for something calls this when it found nothing yet.
+    pub fn retry_on_change(&self, timeout: Duration) {
+        self.wait.set(Some(timeout));
+    }
+
+    /// The wait asked for by [`Client::retry_on_change`], if any.
+    pub fn retry_requested(&self) -> Option<Duration> {
+        self.wait.get()
     }
 }
 

@@ -15,21 +15,32 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// The working directory recorded with a registration.
     pub cwd: Option<String>,
+    /// The Claude Code session this server serves (`CLAUDE_CODE_SESSION_ID`), recorded with a
+    /// registration so that hooks of the same Claude Code session find it.
+    pub claude_session: Option<String>,
+    /// Push new messages as Claude Code channel events (`--channel`).
+    pub channel: bool,
 }
 
 impl Config {
-    /// Settings for `db_path` with the default limits and, as the working directory, the
-    /// project Claude Code names in `CLAUDE_PROJECT_DIR`, else the process's own.
+    /// Settings for `db_path` with the default limits, no channel, the Claude Code session
+    /// from `CLAUDE_CODE_SESSION_ID` and, as the working directory, the project Claude Code
+    /// names in `CLAUDE_PROJECT_DIR`, else the process's own.
     pub fn new(db_path: PathBuf) -> Self {
         let project = std::env::var_os("CLAUDE_PROJECT_DIR").filter(|p| !p.is_empty());
         let cwd = project
             .map(PathBuf::from)
             .or_else(|| std::env::current_dir().ok())
             .map(|p| p.to_string_lossy().into_owned());
+        let claude_session = std::env::var("CLAUDE_CODE_SESSION_ID")
+            .ok()
+            .filter(|s| !s.is_empty());
         Config {
             db_path,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             cwd,
+            claude_session,
+            channel: false,
         }
     }
 }

@@ -1,9 +1,11 @@
 //! Running one tool call: find the tool, check registration, open the right transaction,
 //! refresh the caller's heartbeat, run the generated wrapper, commit or roll back, and keep a
-//! session that `register_session` bound. Synchronous; the server runs it in `block_in_place`,
-//! out of the async runtime's way.
+//! session that `register_session` bound; for a tool that asked to wait, run it again on each
+//! change of the database until it answers or its time is up. Synchronous; the server runs
+//! each step in `block_in_place`, out of the async runtime's way, and waits between steps
+//! itself.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -14,8 +16,10 @@ use crate::clock;
 use crate::config::Config;
 use crate::error::ToolError;
 use crate::registry::{JsonObject, ToolDef, ToolSet};
+use crate::store::messages::{self, Filter, Message, Via};
 use crate::store::sessions::{self, Standing};
 use crate::tools::Tools;
+use crate::wake::{Waiter, Wake};
 
 /// Why a call could not run at all (as opposed to a tool's own failure).
 #[derive(Debug)]
@@ -36,6 +40,42 @@ pub struct Dispatcher {
     visitor: bool,
     last_beat: Mutex<Option<Instant>>,
     tools: &'static [ToolDef],
+    wake: OnceLock<Wake>,
+}
+
+/// The outcome of running a tool once.
+#[derive(Debug)]
+pub struct Step {
+    /// What the tool answered.
+    pub result: Result<Value, ToolError>,
+    /// The tool asked to be run again on changes, for up to this long from its first run;
+    /// `result` is the answer once that time is up.
+    pub retry: Option<Duration>,
+}
+
+/// A call that may wait: [`Dispatcher::step`] it, and while it asks to, wait for a change
+/// (or its deadline) and step it again.
+#[derive(Debug)]
+pub struct Pending {
+    tool: &'static ToolDef,
+    args: JsonObject,
+    deadline: Option<Instant>,
+}
+
+impl Pending {
+    /// A call of `tool` with `args`, not run yet.
+    pub fn new(tool: &'static ToolDef, args: JsonObject) -> Self {
+        Pending {
+            tool,
+            args,
+            deadline: None,
+        }
+    }
+
+    /// When the call's wait ends, once its first step asked to wait.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
 }
 
 impl Dispatcher {
@@ -48,6 +88,7 @@ impl Dispatcher {
             visitor: false,
             last_beat: Mutex::new(None),
             tools: <Tools as ToolSet>::TOOLS,
+            wake: OnceLock::new(),
         }
     }
 
@@ -93,34 +134,131 @@ impl Dispatcher {
         lock(&self.session).clone()
     }
 
-    /// Calls the tool `name` with `args`.
+    /// Calls the tool `name` with `args`, blocking while it waits.
     pub fn call(
         &self,
         name: &str,
         args: JsonObject,
     ) -> Result<Result<Value, ToolError>, DispatchError> {
+        Ok(self.call_tool(self.prepare(name, args)?))
+    }
+
+    /// Runs `pending` to its answer, blocking while it waits.
+    pub fn call_tool(&self, mut pending: Pending) -> Result<Value, ToolError> {
+        let mut waiter = None;
+        loop {
+            match self.step(&mut pending) {
+                Ok(result) => return result,
+                Err(deadline) => match &mut waiter {
+                    // Subscribed only now: step again at once, so nothing committed between
+                    // the first step and the subscription goes unseen.
+                    None => waiter = Some(self.subscribe()?),
+                    Some(w) => {
+                        w.wait_until(deadline);
+                    }
+                },
+            }
+        }
+    }
+
+    /// A call of the tool `name` with `args`, ready to [`step`](Dispatcher::step).
+    pub fn prepare(&self, name: &str, args: JsonObject) -> Result<Pending, DispatchError> {
         let tool = self
             .find(name)
             .ok_or_else(|| DispatchError::UnknownTool(name.to_string()))?;
-        Ok(self.run(tool, args))
+        Ok(Pending::new(tool, args))
     }
 
-    /// Runs `tool` with `args` in one transaction; a database failure names the file.
+    /// Runs `pending` once: its answer, or `Err(deadline)` when it asked to be run again on
+    /// a change of the database until `deadline`.
+    pub fn step(&self, pending: &mut Pending) -> Result<Result<Value, ToolError>, Instant> {
+        let step = self.run_step(pending.tool, pending.args.clone());
+        match (step.result, step.retry) {
+            (Ok(value), Some(timeout)) => {
+                let deadline = *pending
+                    .deadline
+                    .get_or_insert_with(|| Instant::now() + timeout);
+                if Instant::now() < deadline {
+                    Err(deadline)
+                } else {
+                    Ok(Ok(value))
+                }
+            }
+            (result, _) => Ok(result),
+        }
+    }
+
+    /// Starts watching the database for changes by any process.
+    pub fn subscribe(&self) -> Result<Waiter, ToolError> {
+        self.wake
+            .get_or_init(|| Wake::new(&self.config.db_path))
+            .subscribe()
+            .map_err(|source| self.placed(ToolError::Store(source)))
+    }
+
+    /// Runs `tool` with `args` once, in one transaction; a database failure names the file.
+    pub fn run_step(&self, tool: &ToolDef, args: JsonObject) -> Step {
+        let (result, retry) = self.run_in_transaction(tool, args);
+        Step {
+            result: result.map_err(|e| self.placed(e)),
+            retry,
+        }
+    }
+
+    /// Runs `tool` with `args` once; a database failure names the file.
     pub fn run(&self, tool: &ToolDef, args: JsonObject) -> Result<Value, ToolError> {
-        self.run_in_transaction(tool, args).map_err(|e| match e {
+        self.run_step(tool, args).result
+    }
+
+    /// Unread messages for this client's session that no path has delivered yet, oldest
+    /// first (none while it is unregistered, superseded or a visitor), for channel pushes.
+    pub fn undelivered(&self, limit: u32) -> Result<Vec<Message>, ToolError> {
+        let Some(session) = self.session().filter(|_| !self.visitor) else {
+            return Ok(Vec::new());
+        };
+        let conn = lock(&self.conn);
+        let read = || -> rusqlite::Result<Vec<Message>> {
+            if sessions::standing(&conn, &session.session_id)? == Standing::Superseded {
+                return Ok(Vec::new());
+            }
+            let filter = Filter {
+                undelivered: true,
+                ..Filter::default()
+            };
+            messages::inbox(&conn, &session.name, true, limit, &filter)
+        };
+        read().map_err(|e| self.placed(e.into()))
+    }
+
+    /// Records that `pushed` reached this client's session by a channel event.
+    pub fn record_delivery(&self, pushed: &[Message]) -> Result<(), ToolError> {
+        let Some(session) = self.session() else {
+            return Ok(());
+        };
+        messages::deliver(&lock(&self.conn), &session.name, pushed, Via::Channel)
+            .map_err(|e| self.placed(e.into()))
+    }
+
+    // A store error names the database file it happened in.
+    fn placed(&self, e: ToolError) -> ToolError {
+        match e {
             ToolError::Store(source) => ToolError::Database {
                 path: self.config.db_path.clone(),
                 source,
             },
             other => other,
-        })
+        }
     }
 
-    fn run_in_transaction(&self, tool: &ToolDef, args: JsonObject) -> Result<Value, ToolError> {
+    fn run_in_transaction(
+        &self,
+        tool: &ToolDef,
+        args: JsonObject,
+    ) -> (Result<Value, ToolError>, Option<Duration>) {
         let mut conn = lock(&self.conn);
         let session = self.session();
         if tool.needs_session && session.is_none() {
-            return Err(ToolError::NotRegistered);
+            return (Err(ToolError::NotRegistered), None);
         }
         // A visitor borrows a session's name; the session's own heartbeat is not its to give.
         let acting = tool.heartbeat && !self.visitor;
@@ -135,20 +273,30 @@ impl Dispatcher {
         } else {
             TransactionBehavior::Deferred
         };
-        let tx = conn.transaction_with_behavior(behavior)?;
+        let tx = match conn.transaction_with_behavior(behavior) {
+            Ok(tx) => tx,
+            Err(e) => return (Err(e.into()), None),
+        };
         let standing = match &session_id {
-            Some(id) if beat_due => sessions::heartbeat(&tx, id, &clock::now())?,
-            Some(id) => sessions::standing(&tx, id)?,
-            None => Standing::Live,
+            Some(id) if beat_due => sessions::heartbeat(&tx, id, &clock::now()),
+            Some(id) => sessions::standing(&tx, id),
+            None => Ok(Standing::Live),
+        };
+        let standing = match standing {
+            Ok(standing) => standing,
+            Err(e) => return (Err(e.into()), None),
         };
         let superseded = standing == Standing::Superseded;
         let call = Call::new(&tx, Client::new(self.config.clone(), session, superseded));
         let result = (tool.call)(&call, args);
         let bound = call.client().take_bound();
+        let retry = call.client().retry_requested();
         drop(call);
         match result {
             Ok(value) => {
-                tx.commit()?;
+                if let Err(e) = tx.commit() {
+                    return (Err(e.into()), None);
+                }
                 if beat_due {
                     *lock(&self.last_beat) = Some(Instant::now());
                 }
@@ -157,10 +305,10 @@ impl Dispatcher {
                     *lock(&self.session) = Some(session);
                     *lock(&self.last_beat) = Some(Instant::now());
                 }
-                Ok(value)
+                (Ok(value), retry)
             }
             // Dropping the transaction rolls it back: a failed call changes nothing.
-            Err(e) => Err(e),
+            Err(e) => (Err(e), None),
         }
     }
 }

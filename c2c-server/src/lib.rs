@@ -4,8 +4,10 @@
 //! The flow of a call: [`cli`] reads the command line and opens the [`store`]; [`server`]
 //! speaks MCP over stdio (behind the [`transport`] guard) and hands each `tools/call` to the [`dispatch`]er, which opens a
 //! transaction, builds the [`call`] context and runs the tool's generated wrapper from
-//! [`tools`] (the annotated functions; the [`registry`] types describe them). [`spec`] renders
-//! the registry as the checked-in reference in `spec/`.
+//! [`tools`] (the annotated functions; the [`registry`] types describe them). A tool that waits
+//! (`wait_for_message`) is run again on each change that [`wake`] notices; the server also
+//! pushes new messages as Claude Code [`channel`] events, and [`cli`]'s hooks hand them to
+//! Claude Code's prompt. [`spec`] renders the registry as the checked-in reference in `spec/`.
 
 #![warn(missing_docs)]
 
@@ -13,6 +15,7 @@
 extern crate self as c2c_server;
 
 pub mod call;
+pub mod channel;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -24,6 +27,7 @@ pub mod spec;
 pub mod store;
 pub mod tools;
 pub mod transport;
+pub mod wake;
 
 /// Crates the generated code reaches through this one, so users of the macro need not depend
 /// on them directly.

@@ -2,20 +2,30 @@
 //! protocol versions and the instructions for the model; `tools/list` comes from the registry;
 //! `tools/call` runs the dispatcher in place (the runtime moves its other tasks aside) and
 //! turns its outcome into one JSON result (structuredContent plus the same JSON as text) or
-//! one plain-text `isError` result.
+//! one plain-text `isError` result. A tool that waits is stepped again on each change of the
+//! database until its deadline, a cancellation stops it, and a progress token gets progress
+//! notifications meanwhile. With `--channel`, `initialized` starts the [`channel`] push.
+//!
+//! [`channel`]: crate::channel
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
-    Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
+    ExperimentalCapabilities, Implementation, ListToolsResult, PaginatedRequestParams,
+    ProgressNotificationParam, ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::Value;
 
 use crate::dispatch::{DispatchError, Dispatcher};
+use crate::error::ToolError;
+
+/// How often a waiting call with a progress token reports progress.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// The version reported in `serverInfo` and by `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -42,19 +52,28 @@ impl Server {
     }
 }
 
-/// The instructions sent at `initialize`, which Claude Code puts in the model's system prompt.
-pub fn instructions(name: Option<&str>) -> String {
+/// The instructions sent at `initialize`, which Claude Code puts in the model's system prompt;
+/// with `channel`, they also say what a `<channel>` event is.
+pub fn instructions(name: Option<&str>, channel: bool) -> String {
     let register = match name {
         Some(name) => format!("You are registered as \"{name}\"; register_session only to change name."),
         None => "First call register_session(name=...) with the name your user gave this session (e.g. \"local\")."
             .to_string(),
+    };
+    let channel = if channel {
+        "- A <channel source=\"c2c\" message_id=.. from=..> block in your context is a new message \
+         from that session: act on it like an inbox message, then mark_read its message_id.\n"
+    } else {
+        ""
     };
     format!(
         "claude-c2c connects you with other agent sessions on this machine; sessions address \
          each other by name.\n\
          - {register}\n\
          - At the start of every turn call inbox() and act on new messages before other work; \
-         then mark_read the ids you handled (inbox never marks anything read).\n\
+         then mark_read the ids you handled (inbox never marks anything read).\n{channel}\
+         - To ask and wait for the answer: send_message, then wait_for_message(reply_to=its id); \
+         answer with send_message(reply_to=the id). outbox() shows what others received and read.\n\
          - Messages are for asks and handoffs: send_message(to, body, tag), tags like handoff, \
          question, status, error; to=\"*\" reaches everyone.\n\
          - Shared state is for facts others should see: set_state(key, value) / get_state(key).\n\
@@ -65,9 +84,24 @@ pub fn instructions(name: Option<&str>) -> String {
 impl ServerHandler for Server {
     fn get_info(&self) -> ServerConfig {
         let name = self.dispatcher.session().map(|s| s.name);
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let channel = self.dispatcher.config().channel;
+        let mut experimental = ExperimentalCapabilities::new();
+        if channel {
+            experimental.insert(crate::channel::CAPABILITY.into(), Default::default());
+        }
+        let capabilities = ServerCapabilities::builder()
+            .enable_experimental_with(experimental)
+            .enable_tools()
+            .build();
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("claude-c2c", VERSION))
-            .with_instructions(instructions(name.as_deref()))
+            .with_instructions(instructions(name.as_deref(), channel))
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if self.dispatcher.config().channel {
+            tokio::spawn(crate::channel::push(self.dispatcher.clone(), context.peer));
+        }
     }
 
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
@@ -85,24 +119,75 @@ impl ServerHandler for Server {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let dispatcher = self.dispatcher.clone();
-        let name = request.name.to_string();
         let args = request.arguments.unwrap_or_default();
-        // The calls are short and synchronous: run them on this worker, telling the runtime to
-        // move its other tasks elsewhere meanwhile, rather than paying a hop to the blocking pool.
-        let outcome = tokio::task::block_in_place(move || dispatcher.call(&name, args));
+        let outcome = match self.dispatcher.prepare(&request.name, args) {
+            Ok(pending) => self.run(pending, &context).await?,
+            Err(DispatchError::UnknownTool(name)) => {
+                return Err(ErrorData::invalid_params(
+                    format!("unknown tool `{name}`: tools/list shows the tools this server has"),
+                    None,
+                ));
+            }
+        };
         match outcome {
-            Ok(Ok(value)) => Ok(CallToolResult::structured(value).into()),
-            Ok(Err(error)) => {
+            Ok(value) => Ok(CallToolResult::structured(value).into()),
+            Err(error) => {
                 tracing::debug!(tool = %request.name, %error, "tool error");
                 Ok(CallToolResult::error(vec![ContentBlock::text(error.to_string())]).into())
             }
-            Err(DispatchError::UnknownTool(name)) => Err(ErrorData::invalid_params(
-                format!("unknown tool `{name}`: tools/list shows the tools this server has"),
-                None,
-            )),
+        }
+    }
+}
+
+impl Server {
+    // Steps the call until it answers; between steps it waits for a change of the database,
+    // its deadline or its cancellation, reporting progress when the client asked for it.
+    async fn run(
+        &self,
+        mut pending: crate::dispatch::Pending,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Result<Value, ToolError>, ErrorData> {
+        let dispatcher = &self.dispatcher;
+        let started = Instant::now();
+        let progress = context.meta.get_progress_token();
+        let mut next_progress = started + PROGRESS_EVERY;
+        let mut waiter = None;
+        loop {
+            // The calls are short and synchronous: run them on this worker, telling the runtime
+            // to move its other tasks elsewhere meanwhile, rather than hop to the blocking pool.
+            let deadline = match tokio::task::block_in_place(|| dispatcher.step(&mut pending)) {
+                Ok(result) => return Ok(result),
+                Err(deadline) => deadline,
+            };
+            let Some(w) = &mut waiter else {
+                // Subscribed only now: step again at once, so nothing committed between the
+                // first step and the subscription goes unseen.
+                match tokio::task::block_in_place(|| dispatcher.subscribe()) {
+                    Ok(w) => waiter = Some(w),
+                    Err(e) => return Ok(Err(e)),
+                }
+                continue;
+            };
+            tokio::select! {
+                _ = w.changed() => {}
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+                _ = context.ct.cancelled() => {
+                    return Err(ErrorData::new(ErrorCode::INVALID_REQUEST, "cancelled by the client", None));
+                }
+                _ = tokio::time::sleep_until(next_progress.into()), if progress.is_some() => {
+                    next_progress += PROGRESS_EVERY;
+                    if let Some(token) = &progress {
+                        // In whole seconds: the timeout asked for, not the microseconds of the first step.
+                        let total = deadline.duration_since(started).as_secs_f64().round();
+                        let param = ProgressNotificationParam::new(token.clone(), started.elapsed().as_secs_f64())
+                            .with_total(total)
+                            .with_message("waiting for a message".to_string());
+                        let _ = context.peer.notify_progress(param).await;
+                    }
+                }
+            }
         }
     }
 }

@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 use crate::call::{Client, Session};
 use crate::clock;
 use crate::error::ToolError;
-use crate::store::messages::{self, BROADCAST, Message, NotMarked};
-use crate::store::sessions::{self, SessionInfo};
+use crate::store::messages::{self, BROADCAST, Filter, Message, NotMarked, Outgoing, Via};
+use crate::store::sessions::{self, Origin, SessionInfo};
 use crate::store::state::{self, StateEntry};
 
 /// The longest session name or tag, in characters.
@@ -23,6 +23,8 @@ pub const MAX_NAME_CHARS: usize = 64;
 pub const MAX_KEY_CHARS: usize = 256;
 /// The most messages one inbox call returns.
 pub const MAX_INBOX_LIMIT: u32 = 500;
+/// The longest `wait_for_message` may wait, in seconds.
+pub const MAX_WAIT_SECONDS: i64 = 600;
 /// The most ids one mark_read call takes.
 pub const MAX_MARK_IDS: usize = 1000;
 /// The widest list_sessions window: one year, in minutes.
@@ -74,6 +76,22 @@ pub struct Sent {
 pub struct Inbox {
     /// The messages, oldest first.
     pub messages: Vec<Message>,
+}
+
+/// `wait_for_message`'s result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Waited {
+    /// The unread messages that matched, oldest first; empty when the time ran out.
+    pub messages: Vec<Message>,
+    /// True when no matching message came before the timeout.
+    pub timed_out: bool,
+}
+
+/// `outbox`'s result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Outbox {
+    /// Sent messages, newest first, with per-recipient receipts.
+    pub messages: Vec<Outgoing>,
 }
 
 /// `mark_read`'s result.
@@ -145,13 +163,11 @@ impl Tools {
         }
         let previous = client.session().map(|s| s.session_id.as_str());
         let metadata = metadata.unwrap_or_default();
-        let session = sessions::register(
-            db,
-            &name,
-            client.config().cwd.as_deref(),
-            &metadata,
-            previous,
-        )?;
+        let origin = Origin {
+            cwd: client.config().cwd.as_deref(),
+            claude_session: client.config().claude_session.as_deref(),
+        };
+        let session = sessions::register(db, &name, origin, &metadata, previous)?;
         client.bind(session.clone());
         Ok(Registered {
             session_id: session.session_id,
@@ -203,6 +219,7 @@ impl Tools {
         #[arg(desc = "Recipient name, or \"*\" to broadcast.")] to: String,
         #[arg(desc = "The message text.")] body: String,
         #[arg(desc = "Optional tag to filter by.")] tag: Option<String>,
+        #[arg(desc = "The id of the message this answers.")] reply_to: Option<i64>,
     ) -> Result<Sent, ToolError> {
         check_name("to", &to, true)?;
         if let Some(tag) = &tag {
@@ -216,12 +233,22 @@ impl Tools {
             ));
         }
         check_size("body", body.len(), client.config().max_body_bytes)?;
-        let id = messages::send(db, me, &to, &body, tag.as_deref())?;
+        if let Some(original) = reply_to
+            && !messages::visible(db, &me.name, original)?
+        {
+            return Err(ToolError::invalid(
+                "reply_to",
+                format!(
+                    "no message {original} that you can see: give the id of a message you received or sent"
+                ),
+            ));
+        }
+        let id = messages::send(db, me, &to, &body, tag.as_deref(), reply_to)?;
         Ok(Sent { id, to, tag })
     }
 
     /// Read messages addressed to you (or to "*"), oldest first. Does not mark them read: call mark_read with the ids you handled.
-    #[tool(read_only)]
+    #[tool]
     pub fn inbox(
         db: &Connection,
         me: &Session,
@@ -240,8 +267,74 @@ impl Tools {
                 format!("{limit} is out of range: give 1 to {MAX_INBOX_LIMIT}"),
             ));
         }
-        Ok(Inbox {
-            messages: messages::inbox(db, &me.name, unread_only, limit as u32, tag.as_deref())?,
+        let filter = Filter {
+            tag: tag.as_deref(),
+            ..Filter::default()
+        };
+        let found = messages::inbox(db, &me.name, unread_only, limit as u32, &filter)?;
+        messages::deliver(db, &me.name, &found, Via::Inbox)?;
+        Ok(Inbox { messages: found })
+    }
+
+    /// Wait until you have unread messages (only with tag, or only replies to message reply_to, if given) and return them, oldest first, without marking them read. To ask and wait for the answer: send_message, then wait_for_message(reply_to=its id).
+    #[tool]
+    pub fn wait_for_message(
+        db: &Connection,
+        me: &Session,
+        client: &Client,
+        #[arg(desc = "Only messages with this tag.")] tag: Option<String>,
+        #[arg(desc = "Only replies to this message id.")] reply_to: Option<i64>,
+        #[arg(
+            default = 30,
+            desc = "Seconds to wait (0-600); then timed_out is true."
+        )]
+        timeout_seconds: i64,
+        #[arg(default = 20, desc = "Most messages to return (1-500).")] limit: i64,
+    ) -> Result<Waited, ToolError> {
+        if !(0..=MAX_WAIT_SECONDS).contains(&timeout_seconds) {
+            return Err(ToolError::invalid(
+                "timeout_seconds",
+                format!("{timeout_seconds} is out of range: give 0 to {MAX_WAIT_SECONDS} seconds"),
+            ));
+        }
+        if !(1..=i64::from(MAX_INBOX_LIMIT)).contains(&limit) {
+            return Err(ToolError::invalid(
+                "limit",
+                format!("{limit} is out of range: give 1 to {MAX_INBOX_LIMIT}"),
+            ));
+        }
+        let filter = Filter {
+            tag: tag.as_deref(),
+            reply_to,
+            ..Filter::default()
+        };
+        let found = messages::inbox(db, &me.name, true, limit as u32, &filter)?;
+        if found.is_empty() {
+            client.retry_on_change(Duration::from_secs(timeout_seconds as u64));
+        }
+        messages::deliver(db, &me.name, &found, Via::Wait)?;
+        Ok(Waited {
+            timed_out: found.is_empty(),
+            messages: found,
+        })
+    }
+
+    /// Your sent messages, newest first, with each recipient's receipt: queued, delivered (its text reached the recipient agent) or read (acknowledged with mark_read). A broadcast lists the sessions it has reached.
+    #[tool(read_only)]
+    pub fn outbox(
+        db: &Connection,
+        me: &Session,
+        #[arg(default = 10, desc = "Most messages to return (1-500).")] limit: i64,
+        #[arg(desc = "Only messages with this tag.")] tag: Option<String>,
+    ) -> Result<Outbox, ToolError> {
+        if !(1..=i64::from(MAX_INBOX_LIMIT)).contains(&limit) {
+            return Err(ToolError::invalid(
+                "limit",
+                format!("{limit} is out of range: give 1 to {MAX_INBOX_LIMIT}"),
+            ));
+        }
+        Ok(Outbox {
+            messages: messages::outbox(db, &me.name, limit as u32, tag.as_deref())?,
         })
     }
 

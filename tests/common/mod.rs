@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rmcp::model::CallToolRequestParams;
-use rmcp::service::RunningService;
+use rmcp::model::{CallToolRequestParams, CustomNotification, ProgressNotificationParam};
+use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::TokioChildProcess;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
 /// The binary under test.
@@ -109,9 +109,55 @@ pub fn std_command() -> std::process::Command {
     cmd
 }
 
+/// The test client's handler: keeps every notification the server pushes (custom ones such as
+/// channel events, and progress), as `(method, params)`, in arrival order.
+#[derive(Clone, Default)]
+pub struct Collector {
+    events: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+impl Collector {
+    /// The notifications received so far with this method.
+    pub fn with_method(&self, method: &str) -> Vec<Value> {
+        let events = self.events.lock().unwrap();
+        events
+            .iter()
+            .filter(|(m, _)| m == method)
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+}
+
+impl ClientHandler for Collector {
+    async fn on_custom_notification(
+        &self,
+        notification: CustomNotification,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let params = notification.params.unwrap_or(Value::Null);
+        self.events
+            .lock()
+            .unwrap()
+            .push((notification.method, params));
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let params = serde_json::to_value(params).unwrap();
+        self.events
+            .lock()
+            .unwrap()
+            .push(("notifications/progress".into(), params));
+    }
+}
+
 /// A running server process with an MCP client attached.
 pub struct Server {
-    client: RunningService<RoleClient, ()>,
+    client: RunningService<RoleClient, Collector>,
+    collector: Collector,
     pid: u32,
     stderr: Arc<Mutex<String>>,
 }
@@ -139,17 +185,20 @@ impl Server {
         let pid = transport.id().expect("child pid");
         let log = Arc::new(Mutex::new(String::new()));
         let forwarder = stderr.map(|e| tokio::spawn(forward_stderr(e, log.clone())));
-        let failure = match tokio::time::timeout(CALL_TIMEOUT, ().serve(transport)).await {
-            Ok(Ok(client)) => {
-                return Ok(Server {
-                    client,
-                    pid,
-                    stderr: log,
-                });
-            }
-            Ok(Err(e)) => format!("MCP handshake failed: {e}"),
-            Err(_) => format!("MCP handshake timed out after {CALL_TIMEOUT:?}"),
-        };
+        let collector = Collector::default();
+        let failure =
+            match tokio::time::timeout(CALL_TIMEOUT, collector.clone().serve(transport)).await {
+                Ok(Ok(client)) => {
+                    return Ok(Server {
+                        client,
+                        collector,
+                        pid,
+                        stderr: log,
+                    });
+                }
+                Ok(Err(e)) => format!("MCP handshake failed: {e}"),
+                Err(_) => format!("MCP handshake timed out after {CALL_TIMEOUT:?}"),
+            };
         // Let the exiting server's last words arrive.
         if let Some(forwarder) = forwarder {
             let _ = tokio::time::timeout(Duration::from_secs(3), forwarder).await;
@@ -196,8 +245,31 @@ impl Server {
     }
 
     /// The client, for protocol-level checks.
-    pub fn client(&self) -> &RunningService<RoleClient, ()> {
+    pub fn client(&self) -> &RunningService<RoleClient, Collector> {
         &self.client
+    }
+
+    /// The notifications the server pushed so far with `method`.
+    pub fn notifications(&self, method: &str) -> Vec<Value> {
+        self.collector.with_method(method)
+    }
+
+    /// Waits (up to [`CALL_TIMEOUT`]) until the server pushed `count` notifications with
+    /// `method`, and returns them.
+    pub async fn wait_for_notifications(&self, method: &str, count: usize) -> Vec<Value> {
+        let start = Instant::now();
+        loop {
+            let got = self.notifications(method);
+            if got.len() >= count {
+                return got;
+            }
+            assert!(
+                start.elapsed() < CALL_TIMEOUT,
+                "{count} {method} expected, got {}: {got:?}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// The server's process id.

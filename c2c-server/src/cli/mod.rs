@@ -4,6 +4,7 @@
 //! generated reference. Exit status: 0 done, 1 a tool or the database failed, 2 bad usage.
 //! Logs go to stderr, since stdout belongs to the protocol.
 
+mod hook;
 mod render;
 mod sessions;
 mod tail;
@@ -13,12 +14,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use rmcp::ServiceExt;
 use serde_json::json;
 
 use crate::config::{Config, DEFAULT_MAX_BODY_BYTES};
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, Pending};
 use crate::registry::{ToolDef, ToolSet};
 use crate::server::Server;
 use crate::tools::Tools;
@@ -56,6 +57,11 @@ pub struct Cli {
     /// Register under this name at start-up, so the model need not call register_session.
     #[arg(long, env = "C2C_NAME", value_name = "NAME")]
     name: Option<String>,
+
+    /// Push each new message to the client as a Claude Code channel event (start Claude Code
+    /// with `--dangerously-load-development-channels server:<name>` so that it listens).
+    #[arg(long, env = "C2C_CHANNEL")]
+    channel: bool,
 
     /// The SQLite database file [default: ~/.claude/c2c.db].
     #[arg(long, env = "CLAUDE_C2C_DB", value_name = "PATH", global = true)]
@@ -105,6 +111,11 @@ fn command() -> clap::Command {
             clap::Command::new("sessions")
                 .about("Show live sessions, how long since each was seen, and their unread counts"),
         ))
+        .subcommand(hook::Hook::augment_subcommands(
+            clap::Command::new("hook")
+                .about("Commands for Claude Code hooks: hand unread messages to the session")
+                .subcommand_required(true),
+        ))
         .subcommand(GenSpecArgs::augment_args(
             clap::Command::new("gen-spec")
                 .about("Write spec/tools.md, spec/tools.json and spec/schema.sql from the code"),
@@ -122,16 +133,21 @@ pub fn main() -> ExitCode {
         Some(("gen-spec", m)) => {
             gen_spec(&GenSpecArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit()))
         }
+        Some(("hook", m)) => {
+            let hook = hook::Hook::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            let timeout = std::time::Duration::from_millis(cli.busy_timeout_ms);
+            return hook::run(&hook, cli.db.as_deref(), timeout);
+        }
         Some(("tail", m)) => {
             let args = tail::TailArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
-            open(&cli).and_then(|d| {
+            open(&cli, false).and_then(|d| {
                 d.with_db(|db| tail::run(db, &args, render::use_color()))
                     .map_err(Failure::from)
             })
         }
         Some(("sessions", m)) => {
             let args = SessionsArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
-            open(&cli)
+            open(&cli, false)
                 .and_then(|d| {
                     d.with_db(|db| sessions::run(db, args.json, render::use_color()))
                         .map_err(Failure::from)
@@ -190,8 +206,9 @@ fn gen_spec(args: &GenSpecArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Opens the database and a dispatcher over it, as configured.
-fn open(cli: &Cli) -> Result<Dispatcher, Failure> {
+/// Opens the database and a dispatcher over it, as configured: for the MCP server when
+/// `serving`, else for one command (which is no Claude Code session's server).
+fn open(cli: &Cli, serving: bool) -> Result<Dispatcher, Failure> {
     let path = match &cli.db {
         Some(path) => path.clone(),
         None => store::default_path().map_err(|e| e.to_string())?,
@@ -200,19 +217,23 @@ fn open(cli: &Cli) -> Result<Dispatcher, Failure> {
     let conn = store::open_with(&path, timeout).map_err(|e| e.to_string())?;
     let mut config = Config::new(path);
     config.max_body_bytes = cli.max_body_bytes;
+    config.channel = cli.channel && serving;
+    if !serving {
+        config.claude_session = None;
+    }
     Ok(Dispatcher::new(conn, config))
 }
 
 fn run_tool(cli: &Cli, tool: &'static ToolDef, matches: &ArgMatches) -> Result<(), Failure> {
     let args = tool_cmd::arguments(tool, matches).map_err(Failure::Usage)?;
-    let mut dispatcher = open(cli)?;
+    let mut dispatcher = open(cli, false)?;
     if let Some(name) = matches.get_one::<String>(tool_cmd::AS) {
         dispatcher
             .visit(name)
             .map_err(|e| format!("cannot act as {name:?}: {e}"))?;
     }
     let value = dispatcher
-        .run(tool, args)
+        .call_tool(Pending::new(tool, args))
         .map_err(|e| format!("{}: {e}", tool_cmd::command_name(tool)))?;
     if matches.get_flag(tool_cmd::JSON) {
         println!("{value}");
@@ -223,7 +244,7 @@ fn run_tool(cli: &Cli, tool: &'static ToolDef, matches: &ArgMatches) -> Result<(
 }
 
 fn serve(cli: &Cli) -> Result<(), String> {
-    let dispatcher = match open(cli) {
+    let dispatcher = match open(cli, true) {
         Ok(d) => Arc::new(d),
         Err(Failure::Usage(m) | Failure::Failed(m)) => return Err(m),
     };

@@ -27,10 +27,49 @@ pub struct Message {
     pub body: String,
     /// The sender's tag, if any.
     pub tag: Option<String>,
+    /// The id of the message this one answers, if it is a reply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
     /// When it was sent.
     pub created_at: String,
     /// When the reader acknowledged it with `mark_read`, or null while unread.
     pub read_at: Option<String>,
+}
+
+/// Which of a reader's messages an inbox query returns.
+#[derive(Debug, Clone, Default)]
+pub struct Filter<'a> {
+    /// Only messages with this tag.
+    pub tag: Option<&'a str>,
+    /// Only replies to this message id.
+    pub reply_to: Option<i64>,
+    /// Only unread messages that no path has handed to the reader yet (for pushes).
+    pub undelivered: bool,
+}
+
+/// How a message's text reached its recipient, as its delivery receipt records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// An `inbox` result.
+    Inbox,
+    /// A `wait_for_message` result.
+    Wait,
+    /// A Claude Code channel event.
+    Channel,
+    /// A Claude Code hook's output.
+    Hook,
+}
+
+impl Via {
+    /// The word stored in `deliveries.via`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Inbox => "inbox",
+            Via::Wait => "wait",
+            Via::Channel => "channel",
+            Via::Hook => "hook",
+        }
+    }
 }
 
 /// Why `mark_read` left an id alone.
@@ -54,17 +93,19 @@ pub struct NotMarked {
     pub reason: NotMarkedReason,
 }
 
-/// Stores a message from `from` to `to` (a name or `*`) and returns its id.
+/// Stores a message from `from` to `to` (a name or `*`), answering `reply_to` if given, and
+/// returns its id.
 pub fn send(
     db: &Connection,
     from: &Session,
     to: &str,
     body: &str,
     tag: Option<&str>,
+    reply_to: Option<i64>,
 ) -> rusqlite::Result<i64> {
     db.prepare_cached(
-        "INSERT INTO messages (from_session, from_name, to_name, body, tag, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO messages (from_session, from_name, to_name, body, tag, created_at, reply_to)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         from.session_id,
@@ -72,37 +113,49 @@ pub fn send(
         to,
         body,
         tag,
-        clock::now()
+        clock::now(),
+        reply_to
     ])?;
     Ok(db.last_insert_rowid())
 }
 
-const COLUMNS: &str = "id, from_session, from_name, to_name, body, tag, created_at";
+/// Whether `me` can see message `id`: sent to its name or to everyone, or sent under it.
+pub fn visible(db: &Connection, me: &str, id: i64) -> rusqlite::Result<bool> {
+    db.prepare_cached(
+        "SELECT 1 FROM messages WHERE id = ?1 AND (to_name IN (?2, '*') OR from_name = ?2)",
+    )?
+    .exists(params![id, me])
+}
+
+const COLUMNS: &str = "id, from_session, from_name, to_name, body, tag, created_at, reply_to";
 
 /// The first broadcast id that reader `?1` may not have read yet.
 pub(crate) const CURSOR: &str =
     "coalesce((SELECT below FROM broadcast_cursors WHERE reader = ?1), 0)";
 
-/// Messages for `me`: sent to its name, or broadcast by another name. Unread ones oldest
-/// first; with `unread_only` false, the latest `limit` of all, oldest first.
+/// Messages for `me` that pass `filter`: sent to its name, or broadcast by another name.
+/// Unread ones oldest first; with `unread_only` false, the latest `limit` of all, oldest first.
 pub fn inbox(
     db: &Connection,
     me: &str,
     unread_only: bool,
     limit: u32,
-    tag: Option<&str>,
+    filter: &Filter<'_>,
 ) -> rusqlite::Result<Vec<Message>> {
     // Each branch walks its (to_name, id) index in order and stops at the limit, so the cost
     // follows `limit`, not the number of messages stored.
+    const PICK: &str = "(?2 IS NULL OR tag = ?2) AND (?4 IS NULL OR reply_to = ?4)
+        AND (NOT ?5 OR NOT EXISTS (SELECT 1 FROM deliveries AS d
+                                    WHERE d.message_id = m.id AND d.recipient = ?1))";
     let sql = if unread_only {
         format!(
-            "SELECT * FROM (SELECT {COLUMNS}, NULL FROM messages
-                             WHERE to_name = ?1 AND read_at IS NULL AND (?2 IS NULL OR tag = ?2)
+            "SELECT * FROM (SELECT {COLUMNS}, NULL FROM messages AS m
+                             WHERE to_name = ?1 AND read_at IS NULL AND {PICK}
                              ORDER BY id LIMIT ?3)
              UNION ALL
              SELECT * FROM (SELECT {COLUMNS}, NULL FROM messages AS m
                              WHERE to_name = '*' AND id >= {CURSOR}
-                               AND from_name != ?1 AND (?2 IS NULL OR tag = ?2)
+                               AND from_name != ?1 AND {PICK}
                                AND NOT EXISTS (SELECT 1 FROM broadcast_reads AS r
                                                 WHERE r.message_id = m.id AND r.reader = ?1)
                              ORDER BY id LIMIT ?3)
@@ -110,25 +163,196 @@ pub fn inbox(
         )
     } else {
         format!(
-            "SELECT * FROM (SELECT {COLUMNS}, read_at FROM messages
-                             WHERE to_name = ?1 AND (?2 IS NULL OR tag = ?2)
+            "SELECT * FROM (SELECT {COLUMNS}, read_at FROM messages AS m
+                             WHERE to_name = ?1 AND {PICK}
                              ORDER BY id DESC LIMIT ?3)
              UNION ALL
              SELECT * FROM (SELECT {COLUMNS}, (SELECT r.read_at FROM broadcast_reads AS r
                                                 WHERE r.message_id = m.id AND r.reader = ?1)
                               FROM messages AS m
-                             WHERE to_name = '*' AND from_name != ?1 AND (?2 IS NULL OR tag = ?2)
+                             WHERE to_name = '*' AND from_name != ?1 AND {PICK}
                              ORDER BY id DESC LIMIT ?3)
              ORDER BY id DESC LIMIT ?3"
         )
     };
     let mut stmt = db.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![me, tag, limit], row)?;
+    let rows = stmt.query_map(
+        params![me, filter.tag, limit, filter.reply_to, filter.undelivered],
+        row,
+    )?;
     let mut messages: Vec<Message> = rows.collect::<rusqlite::Result<_>>()?;
     if !unread_only {
         messages.reverse();
     }
     Ok(messages)
+}
+
+/// Records that `messages` (addressed to `me`) were handed to it `via` some path; a message
+/// keeps its first delivery.
+pub fn deliver(db: &Connection, me: &str, messages: &[Message], via: Via) -> rusqlite::Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let now = clock::now();
+    let mut insert = db.prepare_cached(
+        "INSERT OR IGNORE INTO deliveries (message_id, recipient, delivered_at, via)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for m in messages {
+        insert.execute(params![m.id, me, now, via.as_str()])?;
+    }
+    Ok(())
+}
+
+/// Where one recipient's copy of a sent message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Stored; its text has not reached the recipient yet.
+    Queued,
+    /// Its text was handed to the recipient agent, which has not acknowledged it.
+    Delivered,
+    /// The recipient acknowledged it with `mark_read`.
+    Read,
+}
+
+/// One recipient's receipt for a sent message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Receipt {
+    /// The recipient's name.
+    pub name: String,
+    /// Queued, delivered or read.
+    pub status: Status,
+    /// When its text first reached the recipient.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+    /// How it got there: inbox, wait, channel or hook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// When the recipient acknowledged it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<String>,
+}
+
+/// A message as its sender's outbox shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Outgoing {
+    /// The message id.
+    pub id: i64,
+    /// The recipient's name, or `*`.
+    pub to_name: String,
+    /// The tag, if any.
+    pub tag: Option<String>,
+    /// The message it answers, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
+    /// When it was sent.
+    pub created_at: String,
+    /// The start of the text.
+    pub preview: String,
+    /// Per recipient: the one addressed, or for a broadcast everyone it has reached so far.
+    pub recipients: Vec<Receipt>,
+}
+
+/// How much of a body an outbox row shows, in characters.
+pub const PREVIEW_CHARS: usize = 60;
+
+/// The latest `limit` messages sent under `me` (optionally only with `tag`), newest first,
+/// with their receipts.
+pub fn outbox(
+    db: &Connection,
+    me: &str,
+    limit: u32,
+    tag: Option<&str>,
+) -> rusqlite::Result<Vec<Outgoing>> {
+    let mut stmt = db.prepare_cached(
+        "SELECT id, to_name, tag, reply_to, created_at, substr(body, 1, ?4 + 1), read_at
+           FROM messages WHERE from_name = ?1 AND (?2 IS NULL OR tag = ?2)
+          ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![me, tag, limit, PREVIEW_CHARS as i64], |r| {
+        Ok((
+            Outgoing {
+                id: r.get(0)?,
+                to_name: r.get(1)?,
+                tag: r.get(2)?,
+                reply_to: r.get(3)?,
+                created_at: r.get(4)?,
+                preview: preview(r.get::<_, String>(5)?),
+                recipients: Vec::new(),
+            },
+            r.get::<_, Option<String>>(6)?,
+        ))
+    })?;
+    let sent: Vec<(Outgoing, Option<String>)> = rows.collect::<rusqlite::Result<_>>()?;
+    let mut deliveries = db.prepare_cached(
+        "SELECT recipient, delivered_at, via FROM deliveries WHERE message_id = ?1
+          ORDER BY delivered_at, recipient",
+    )?;
+    let mut reads =
+        db.prepare_cached("SELECT reader, read_at FROM broadcast_reads WHERE message_id = ?1")?;
+    let mut out = Vec::with_capacity(sent.len());
+    for (mut m, direct_read_at) in sent {
+        let mut receipts: Vec<Receipt> = deliveries
+            .query_map([m.id], |r| {
+                Ok(Receipt {
+                    name: r.get(0)?,
+                    status: Status::Delivered,
+                    delivered_at: r.get(1)?,
+                    via: r.get(2)?,
+                    read_at: None,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let read: Vec<(String, String)> = if m.to_name == BROADCAST {
+            reads
+                .query_map([m.id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        } else {
+            direct_read_at
+                .map(|at| (m.to_name.clone(), at))
+                .into_iter()
+                .collect()
+        };
+        for (name, at) in read {
+            match receipts.iter_mut().find(|r| r.name == name) {
+                Some(r) => r.read_at = Some(at),
+                None => receipts.push(Receipt {
+                    name,
+                    status: Status::Read,
+                    delivered_at: None,
+                    via: None,
+                    read_at: Some(at),
+                }),
+            }
+        }
+        if m.to_name != BROADCAST && receipts.is_empty() {
+            receipts.push(Receipt {
+                name: m.to_name.clone(),
+                status: Status::Queued,
+                delivered_at: None,
+                via: None,
+                read_at: None,
+            });
+        }
+        for r in &mut receipts {
+            if r.read_at.is_some() {
+                r.status = Status::Read;
+            }
+        }
+        m.recipients = receipts;
+        out.push(m);
+    }
+    Ok(out)
+}
+
+// Cuts a body to PREVIEW_CHARS characters, marking the cut.
+fn preview(mut text: String) -> String {
+    if let Some((at, _)) = text.char_indices().nth(PREVIEW_CHARS) {
+        text.truncate(at);
+        text.push('…');
+    }
+    text
 }
 
 /// Up to `limit` messages with ids above `after`, in id order, as stored (a broadcast's
@@ -157,7 +381,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
         body: r.get(4)?,
         tag: r.get(5)?,
         created_at: r.get(6)?,
-        read_at: r.get(7)?,
+        reply_to: r.get(7)?,
+        read_at: r.get(8)?,
     })
 }
 

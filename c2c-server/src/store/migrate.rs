@@ -84,6 +84,21 @@ pub const MIGRATIONS: &[&str] = &[
                                              WHERE r.message_id = m.id AND r.reader = readers.name)),
                         (SELECT coalesce(max(id), 0) + 1 FROM messages))
           FROM (SELECT DISTINCT reader AS name FROM broadcast_reads) AS readers;",
+    // 4: replies, delivery receipts, and the Claude Code session behind a registration.
+    "ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+    CREATE INDEX messages_replies ON messages(reply_to, id) WHERE reply_to IS NOT NULL;
+    CREATE INDEX messages_from ON messages(from_name, id);
+    CREATE TABLE deliveries (
+        message_id   INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        recipient    TEXT NOT NULL,
+        delivered_at TEXT NOT NULL,
+        -- How the text reached the recipient: inbox, wait, channel or hook.
+        via          TEXT NOT NULL,
+        PRIMARY KEY (message_id, recipient)
+    ) WITHOUT ROWID;
+    ALTER TABLE sessions ADD COLUMN claude_session_id TEXT;
+    CREATE INDEX sessions_claude ON sessions(claude_session_id)
+        WHERE claude_session_id IS NOT NULL;",
 ];
 
 /// Why migrating failed.

@@ -37,12 +37,22 @@ pub enum Standing {
     Superseded,
 }
 
+/// Where a registration runs: its working directory and the Claude Code session it serves
+/// (`CLAUDE_CODE_SESSION_ID`), which hooks use to find it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin<'a> {
+    /// The working directory.
+    pub cwd: Option<&'a str>,
+    /// The Claude Code session id.
+    pub claude_session: Option<&'a str>,
+}
+
 /// Registers `name` as a new session; the name's live holder and the caller's own previous
 /// registration (`previous`) are marked superseded, keeping their history.
 pub fn register(
     db: &Connection,
     name: &str,
-    cwd: Option<&str>,
+    origin: Origin<'_>,
     metadata: &Map<String, Value>,
     previous: Option<&str>,
 ) -> rusqlite::Result<Session> {
@@ -54,15 +64,17 @@ pub fn register(
     )?
     .execute(params![now, session_id, name, previous])?;
     db.prepare_cached(
-        "INSERT INTO sessions (session_id, name, cwd, started_at, last_seen_at, metadata)
-         VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+        "INSERT INTO sessions (session_id, name, cwd, started_at, last_seen_at, metadata,
+                               claude_session_id)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
     )?
     .execute(params![
         session_id,
         name,
-        cwd,
+        origin.cwd,
         now,
-        Value::Object(metadata.clone()).to_string()
+        Value::Object(metadata.clone()).to_string(),
+        origin.claude_session
     ])?;
     Ok(Session {
         session_id,
@@ -148,6 +160,28 @@ pub fn live(db: &Connection, name: &str) -> rusqlite::Result<Option<Session>> {
         "SELECT session_id, name FROM sessions WHERE name = ?1 AND superseded_at IS NULL",
     )?
     .query_row([name], |r| {
+        Ok(Session {
+            session_id: r.get(0)?,
+            name: r.get(1)?,
+        })
+    })
+    .optional()
+}
+
+/// The live registration serving the Claude Code session `claude_session`; failing that, the
+/// most recently seen live one in `cwd` that recorded no Claude Code session.
+pub fn bound(
+    db: &Connection,
+    claude_session: Option<&str>,
+    cwd: Option<&str>,
+) -> rusqlite::Result<Option<Session>> {
+    db.prepare_cached(
+        "SELECT session_id, name FROM sessions
+          WHERE superseded_at IS NULL
+            AND (claude_session_id = ?1 OR (claude_session_id IS NULL AND cwd = ?2))
+          ORDER BY claude_session_id = ?1 DESC, last_seen_at DESC LIMIT 1",
+    )?
+    .query_row(params![claude_session, cwd], |r| {
         Ok(Session {
             session_id: r.get(0)?,
             name: r.get(1)?,

@@ -2,8 +2,8 @@
 
 use serde_json::{Map, json};
 
-use super::messages::{self, NotMarked, NotMarkedReason};
-use super::sessions::{self, Standing};
+use super::messages::{self, Filter, NotMarked, NotMarkedReason};
+use super::sessions::{self, Origin, Standing};
 use super::state;
 use crate::call::Session;
 use crate::clock;
@@ -13,7 +13,17 @@ fn db() -> rusqlite::Connection {
 }
 
 fn register(db: &rusqlite::Connection, name: &str) -> Session {
-    sessions::register(db, name, Some("/repo"), &Map::new(), None).unwrap()
+    sessions::register(
+        db,
+        name,
+        Origin {
+            cwd: Some("/repo"),
+            claude_session: None,
+        },
+        &Map::new(),
+        None,
+    )
+    .unwrap()
 }
 
 fn ids(list: &[messages::Message]) -> Vec<i64> {
@@ -63,7 +73,14 @@ fn registering_a_taken_name_supersedes_the_holder() {
 fn re_registering_under_a_new_name_retires_the_previous_registration() {
     let db = db();
     let first = register(&db, "a");
-    let second = sessions::register(&db, "b", None, &Map::new(), Some(&first.session_id)).unwrap();
+    let second = sessions::register(
+        &db,
+        "b",
+        Origin::default(),
+        &Map::new(),
+        Some(&first.session_id),
+    )
+    .unwrap();
     let names: Vec<String> = sessions::list(&db, "", None)
         .unwrap()
         .into_iter()
@@ -87,7 +104,7 @@ fn list_sessions_honours_the_cutoff_and_metadata() {
     let db = db();
     let mut meta = Map::new();
     meta.insert("repo".into(), json!("etl"));
-    sessions::register(&db, "local", None, &meta, None).unwrap();
+    sessions::register(&db, "local", Origin::default(), &meta, None).unwrap();
     assert_eq!(
         sessions::list(&db, "", None).unwrap()[0].metadata,
         json!({"repo": "etl"})
@@ -100,25 +117,35 @@ fn direct_messages_reach_only_their_recipient_in_order() {
     let db = db();
     let a = register(&db, "a");
     register(&db, "b");
-    let m1 = messages::send(&db, &a, "b", "one", Some("status")).unwrap();
-    let m2 = messages::send(&db, &a, "b", "two", None).unwrap();
-    messages::send(&db, &a, "c", "not for b", None).unwrap();
-    let inbox = messages::inbox(&db, "b", true, 20, None).unwrap();
+    let m1 = messages::send(&db, &a, "b", "one", Some("status"), None).unwrap();
+    let m2 = messages::send(&db, &a, "b", "two", None, None).unwrap();
+    messages::send(&db, &a, "c", "not for b", None, None).unwrap();
+    let inbox = messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap();
     assert_eq!(ids(&inbox), vec![m1, m2]);
     assert_eq!(inbox[0].from_name, "a");
     assert_eq!(inbox[0].from_session, a.session_id);
     assert_eq!(inbox[0].tag.as_deref(), Some("status"));
     assert_eq!(inbox[0].read_at, None);
     assert_eq!(
-        ids(&messages::inbox(&db, "b", true, 20, Some("status")).unwrap()),
+        ids(&messages::inbox(
+            &db,
+            "b",
+            true,
+            20,
+            &Filter {
+                tag: Some("status"),
+                ..Filter::default()
+            }
+        )
+        .unwrap()),
         vec![m1]
     );
     assert_eq!(
-        ids(&messages::inbox(&db, "b", true, 1, None).unwrap()),
+        ids(&messages::inbox(&db, "b", true, 1, &Filter::default()).unwrap()),
         vec![m1]
     );
     assert!(
-        messages::inbox(&db, "a", true, 20, None)
+        messages::inbox(&db, "a", true, 20, &Filter::default())
             .unwrap()
             .is_empty()
     );
@@ -128,8 +155,8 @@ fn direct_messages_reach_only_their_recipient_in_order() {
 fn mark_read_acknowledges_only_what_is_addressed_to_the_caller() {
     let db = db();
     let a = register(&db, "a");
-    let mine = messages::send(&db, &a, "b", "for b", None).unwrap();
-    let theirs = messages::send(&db, &a, "c", "for c", None).unwrap();
+    let mine = messages::send(&db, &a, "b", "for b", None, None).unwrap();
+    let theirs = messages::send(&db, &a, "c", "for c", None, None).unwrap();
     let (marked, not_marked) = messages::mark_read(&db, "b", &[mine, theirs, 999]).unwrap();
     assert_eq!(marked, 1);
     assert_eq!(
@@ -151,10 +178,10 @@ fn mark_read_acknowledges_only_what_is_addressed_to_the_caller() {
         (0, NotMarkedReason::AlreadyRead)
     );
     assert_eq!(
-        ids(&messages::inbox(&db, "c", true, 20, None).unwrap()),
+        ids(&messages::inbox(&db, "c", true, 20, &Filter::default()).unwrap()),
         vec![theirs]
     );
-    let all = messages::inbox(&db, "b", false, 20, None).unwrap();
+    let all = messages::inbox(&db, "b", false, 20, &Filter::default()).unwrap();
     assert_eq!(ids(&all), vec![mine]);
     assert!(all[0].read_at.is_some());
 }
@@ -165,9 +192,9 @@ fn broadcasts_keep_read_state_per_recipient() {
     let a = register(&db, "a");
     register(&db, "b");
     register(&db, "c");
-    let id = messages::send(&db, &a, "*", "hello all", None).unwrap();
+    let id = messages::send(&db, &a, "*", "hello all", None, None).unwrap();
     assert!(
-        messages::inbox(&db, "a", true, 20, None)
+        messages::inbox(&db, "a", true, 20, &Filter::default())
             .unwrap()
             .is_empty(),
         "own broadcast"
@@ -178,24 +205,24 @@ fn broadcasts_keep_read_state_per_recipient() {
     );
     assert_eq!(messages::mark_read(&db, "b", &[id]).unwrap().0, 1);
     assert!(
-        messages::inbox(&db, "b", true, 20, None)
+        messages::inbox(&db, "b", true, 20, &Filter::default())
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        ids(&messages::inbox(&db, "c", true, 20, None).unwrap()),
+        ids(&messages::inbox(&db, "c", true, 20, &Filter::default()).unwrap()),
         vec![id]
     );
     // A session that registers later still sees it.
     register(&db, "late");
     assert_eq!(
-        ids(&messages::inbox(&db, "late", true, 20, None).unwrap()),
+        ids(&messages::inbox(&db, "late", true, 20, &Filter::default()).unwrap()),
         vec![id]
     );
-    let b_all = messages::inbox(&db, "b", false, 20, None).unwrap();
+    let b_all = messages::inbox(&db, "b", false, 20, &Filter::default()).unwrap();
     assert!(b_all[0].read_at.is_some());
     assert_eq!(
-        messages::inbox(&db, "c", false, 20, None).unwrap()[0].read_at,
+        messages::inbox(&db, "c", false, 20, &Filter::default()).unwrap()[0].read_at,
         None
     );
 }
@@ -205,11 +232,11 @@ fn inbox_of_everything_shows_the_latest_oldest_first() {
     let db = db();
     let a = register(&db, "a");
     let sent: Vec<i64> = (0..5)
-        .map(|i| messages::send(&db, &a, "b", &format!("m{i}"), None).unwrap())
+        .map(|i| messages::send(&db, &a, "b", &format!("m{i}"), None, None).unwrap())
         .collect();
     messages::mark_read(&db, "b", &sent).unwrap();
     assert_eq!(
-        ids(&messages::inbox(&db, "b", false, 2, None).unwrap()),
+        ids(&messages::inbox(&db, "b", false, 2, &Filter::default()).unwrap()),
         sent[3..].to_vec()
     );
 }
@@ -221,9 +248,9 @@ fn prune_removes_read_and_fully_read_messages_only() {
     register(&db, "b");
     let old = register(&db, "c");
     register(&db, "c"); // supersedes `old`
-    let read = messages::send(&db, &a, "b", "read", None).unwrap();
-    let unread = messages::send(&db, &a, "b", "unread", None).unwrap();
-    let broadcast = messages::send(&db, &a, "*", "all", None).unwrap();
+    let read = messages::send(&db, &a, "b", "read", None, None).unwrap();
+    let unread = messages::send(&db, &a, "b", "unread", None, None).unwrap();
+    let broadcast = messages::send(&db, &a, "*", "all", None, None).unwrap();
     messages::mark_read(&db, "b", &[read, broadcast]).unwrap();
     let future = "9999-01-01T00:00:00.000000+00:00";
     // The broadcast is unread by c, so it stays; the read direct message goes.
@@ -231,7 +258,7 @@ fn prune_removes_read_and_fully_read_messages_only() {
     messages::mark_read(&db, "c", &[broadcast]).unwrap();
     assert_eq!(messages::prune(&db, future).unwrap(), 1);
     assert_eq!(
-        ids(&messages::inbox(&db, "b", true, 20, None).unwrap()),
+        ids(&messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap()),
         vec![unread]
     );
     assert_eq!(sessions::prune(&db, future).unwrap(), 1);
@@ -274,7 +301,7 @@ fn the_broadcast_cursor_skips_read_history_but_never_an_unread_broadcast() {
     let db = db();
     let a = register(&db, "a");
     let b = register(&db, "b");
-    let send = |from: &Session| messages::send(&db, from, "*", "x", None).unwrap();
+    let send = |from: &Session| messages::send(&db, from, "*", "x", None, None).unwrap();
     let (m1, m2, own, m3) = (send(&a), send(&a), send(&b), send(&a));
     // Read out of order: 1 and 3, not 2.
     messages::mark_read(&db, "b", &[m1, m3]).unwrap();
@@ -288,27 +315,27 @@ fn the_broadcast_cursor_skips_read_history_but_never_an_unread_broadcast() {
     };
     assert_eq!(cursor("b"), m2);
     assert_eq!(
-        ids(&messages::inbox(&db, "b", true, 20, None).unwrap()),
+        ids(&messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap()),
         vec![m2]
     );
     // Reading 2 moves the cursor past 3 and past b's own broadcast.
     messages::mark_read(&db, "b", &[m2]).unwrap();
     assert!(cursor("b") > m3 && cursor("b") > own);
     assert!(
-        messages::inbox(&db, "b", true, 20, None)
+        messages::inbox(&db, "b", true, 20, &Filter::default())
             .unwrap()
             .is_empty()
     );
     // A later broadcast is above the cursor and shows.
     let m4 = send(&a);
     assert_eq!(
-        ids(&messages::inbox(&db, "b", true, 20, None).unwrap()),
+        ids(&messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap()),
         vec![m4]
     );
     // Another reader's cursor is its own.
     register(&db, "c");
     assert_eq!(
-        ids(&messages::inbox(&db, "c", true, 20, None).unwrap()),
+        ids(&messages::inbox(&db, "c", true, 20, &Filter::default()).unwrap()),
         vec![m1, m2, own, m3, m4]
     );
     let overview = sessions::overview(&db).unwrap();

@@ -1,0 +1,253 @@
+//! `claude-c2c hook ...`: commands for Claude Code hooks. Each reads the hook's JSON from
+//! stdin, finds the c2c session of the same Claude Code session (the `CLAUDE_CODE_SESSION_ID`
+//! its server recorded, else the project directory), and hands its messages to Claude Code:
+//! `prompt` as `additionalContext` (UserPromptSubmit, SessionStart), `wait` by exiting 2 with
+//! them on stderr (a Stop hook with `asyncRewake`, which wakes the idle session). A hook never
+//! stands in the user's way: with nothing to say, no session bound, or a broken database it
+//! prints nothing on stdout and exits 0 (a note on stderr says what went wrong).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Subcommand;
+use rusqlite::{Connection, TransactionBehavior};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::call::Session;
+use crate::store::messages::{self, BROADCAST, Filter, Message, Via};
+use crate::store::{self, sessions};
+use crate::tools::MAX_INBOX_LIMIT;
+use crate::wake::Wake;
+
+/// The most characters of `additionalContext` Claude Code takes.
+pub const MAX_CONTEXT_CHARS: usize = 10_000;
+
+/// The hook commands.
+#[derive(Debug, Subcommand)]
+pub enum Hook {
+    /// For UserPromptSubmit and SessionStart: print the session's unread messages as
+    /// additionalContext (at most 10,000 characters, with a count of what did not fit).
+    Prompt,
+    /// For a Stop hook with "asyncRewake": true: wait for a message that has not reached the
+    /// session yet, then exit 2 with it on stderr, which wakes the idle session; exit 0 at the
+    /// timeout.
+    Wait {
+        /// Give up (exit 0, silently) after this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+        timeout_seconds: u64,
+    },
+}
+
+/// What Claude Code sends a hook on stdin (the fields used here).
+#[derive(Debug, Default, Deserialize)]
+struct HookInput {
+    session_id: Option<String>,
+    cwd: Option<String>,
+    hook_event_name: Option<String>,
+}
+
+/// Runs `hook` against the database at `db` (the default path if `None`); returns the exit
+/// status Claude Code expects.
+pub fn run(hook: &Hook, db: Option<&Path>, busy_timeout: Duration) -> ExitCode {
+    match run_inner(hook, db, busy_timeout) {
+        Ok(code) => code,
+        Err(note) => {
+            eprintln!("claude-c2c hook: {note}; continuing without messages");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn run_inner(hook: &Hook, db: Option<&Path>, busy_timeout: Duration) -> Result<ExitCode, String> {
+    let input = read_input()?;
+    let path: PathBuf = match db {
+        Some(path) => path.to_path_buf(),
+        None => store::default_path().map_err(|e| e.to_string())?,
+    };
+    if !path.exists() {
+        // Nothing was ever sent through this file; do not create it from a hook.
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut conn = store::open_with(&path, busy_timeout).map_err(|e| e.to_string())?;
+    let project = std::env::var("CLAUDE_PROJECT_DIR")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .or(input.cwd);
+    let fail = |e: rusqlite::Error| format!("{}: {e}", path.display());
+    let Some(session) =
+        sessions::bound(&conn, input.session_id.as_deref(), project.as_deref()).map_err(fail)?
+    else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    match hook {
+        Hook::Prompt => {
+            let event = input
+                .hook_event_name
+                .unwrap_or_else(|| "UserPromptSubmit".into());
+            let Some(text) = claim(&mut conn, &session, false).map_err(fail)? else {
+                return Ok(ExitCode::SUCCESS);
+            };
+            let out = json!({
+                "hookSpecificOutput": { "hookEventName": event, "additionalContext": text }
+            });
+            println!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Hook::Wait { timeout_seconds } => {
+            let deadline = Instant::now() + Duration::from_secs(*timeout_seconds);
+            let mut waiter = Wake::new(&path).subscribe().map_err(fail)?;
+            loop {
+                if let Some(text) = claim(&mut conn, &session, true).map_err(fail)? {
+                    eprint!("{text}");
+                    return Ok(ExitCode::from(2));
+                }
+                if !waiter.wait_until(deadline) {
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+        }
+    }
+}
+
+fn read_input() -> Result<HookInput, String> {
+    let mut raw = String::new();
+    std::io::stdin()
+        .take(1 << 20)
+        .read_to_string(&mut raw)
+        .map_err(|e| format!("cannot read the hook input on stdin: {e}"))?;
+    if raw.trim().is_empty() {
+        return Ok(HookInput::default());
+    }
+    serde_json::from_str(&raw).map_err(|e| format!("the hook input on stdin is not JSON: {e}"))
+}
+
+// Takes the session's unread messages (only those no path delivered yet, with `new_only`),
+// renders what fits and records those as delivered by a hook, in one transaction, so that two
+// hooks never hand out the same new message twice.
+fn claim(
+    conn: &mut Connection,
+    session: &Session,
+    new_only: bool,
+) -> rusqlite::Result<Option<String>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let filter = Filter {
+        undelivered: new_only,
+        ..Filter::default()
+    };
+    let unread = messages::inbox(&tx, &session.name, true, MAX_INBOX_LIMIT, &filter)?;
+    if unread.is_empty() {
+        return Ok(None);
+    }
+    let (text, shown) = render(&session.name, &unread, MAX_CONTEXT_CHARS);
+    if new_only && shown.is_empty() {
+        // Only messages too long for a hook are new: waking the session for a mere count of
+        // them would wake it again at every stop. The prompt hook counts them; inbox reads them.
+        return Ok(None);
+    }
+    messages::deliver(&tx, &session.name, &shown, Via::Hook)?;
+    tx.commit()?;
+    Ok(Some(text))
+}
+
+/// The text handed to the model for `unread` (messages to `name`), at most `cap` characters:
+/// a header, one entry per message that fits whole (oldest first), and a count of those that
+/// did not. Returns it with the messages it shows.
+pub fn render(name: &str, unread: &[Message], cap: usize) -> (String, Vec<Message>) {
+    let count = unread.len();
+    let plural = if count == 1 { "" } else { "s" };
+    let mut text = format!(
+        "claude-c2c: {count} unread message{plural} for \"{name}\" (handle them, then mark_read their ids):\n"
+    );
+    // Room for the line that counts the messages left out, should any be.
+    const RESERVE: usize = 80;
+    let mut used = text.chars().count() + RESERVE;
+    let mut shown = Vec::new();
+    for m in unread {
+        let entry = entry(m);
+        let len = entry.chars().count();
+        if used + len > cap {
+            // Too long for what is left; a shorter later message may still fit.
+            continue;
+        }
+        text.push_str(&entry);
+        used += len;
+        shown.push(m.clone());
+    }
+    if shown.len() < count {
+        let left = count - shown.len();
+        let plural = if left == 1 { "" } else { "s" };
+        text.push_str(&format!(
+            "({left} more unread message{plural} did not fit: call inbox() to read them)\n"
+        ));
+    }
+    (text, shown)
+}
+
+fn entry(m: &Message) -> String {
+    let mut head = format!("[id {}] from {}", m.id, m.from_name);
+    if m.to_name == BROADCAST {
+        head.push_str(" to everyone");
+    }
+    if let Some(tag) = &m.tag {
+        head.push_str(&format!(", tag {tag}"));
+    }
+    if let Some(original) = m.reply_to {
+        head.push_str(&format!(", reply to {original}"));
+    }
+    format!("{head}, {}:\n{}\n", m.created_at, m.body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: i64, body: &str) -> Message {
+        Message {
+            id,
+            from_session: "s".into(),
+            from_name: "beta".into(),
+            to_name: "alpha".into(),
+            body: body.into(),
+            tag: Some("question".into()),
+            reply_to: Some(3),
+            created_at: "2026-11-25T10:00:00.000000+00:00".into(),
+            read_at: None,
+        }
+    }
+
+    #[test]
+    fn render_fits_the_cap_and_counts_what_was_left_out() {
+        let unread: Vec<Message> = (1..=30).map(|i| message(i, &"x".repeat(900))).collect();
+        let (text, shown) = render("alpha", &unread, MAX_CONTEXT_CHARS);
+        assert!(text.chars().count() <= MAX_CONTEXT_CHARS, "{}", text.len());
+        let n = shown.len();
+        assert!(n > 5 && n < 30, "{n}");
+        assert_eq!(shown[n - 1].id, n as i64, "the oldest are shown");
+        assert!(text.starts_with("claude-c2c: 30 unread messages for \"alpha\""));
+        assert!(text.contains(&format!("({} more unread messages did not fit", 30 - n)));
+        assert!(text.contains("[id 1] from beta, tag question, reply to 3, 2026-11-25"));
+        assert!(!text.contains(&format!("[id {}]", n + 1)));
+    }
+
+    #[test]
+    fn render_shows_everything_that_fits() {
+        let unread = vec![message(7, "hello"), message(8, "world")];
+        let (text, shown) = render("alpha", &unread, MAX_CONTEXT_CHARS);
+        assert_eq!(shown, unread);
+        assert!(text.contains("hello\n") && text.contains("world\n"));
+        assert!(!text.contains("did not fit"));
+    }
+
+    #[test]
+    fn a_message_longer_than_the_cap_is_counted_not_cut_and_later_ones_still_shown() {
+        let unread = vec![message(1, &"y".repeat(20_000)), message(2, "short")];
+        let (text, shown) = render("alpha", &unread, MAX_CONTEXT_CHARS);
+        assert_eq!(shown, vec![unread[1].clone()]);
+        assert!(text.contains("short\n"));
+        assert!(text.contains("(1 more unread message did not fit"));
+        assert!(text.chars().count() <= MAX_CONTEXT_CHARS);
+    }
+}

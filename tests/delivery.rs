@@ -1,0 +1,539 @@
+//! Delivery without polling, end to end over stdio: `wait_for_message` (woken by another
+//! process, filters, timeout, cancellation, progress), replies, receipts in `outbox`, channel
+//! push with `--channel`, and the hook commands (`hook prompt`, `hook wait`).
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, TempDb, ids, messages, std_command};
+use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest, ServerResult};
+use rmcp::service::PeerRequestOptions;
+use serde_json::{Value, json};
+
+const CHANNEL: &str = "notifications/claude/channel";
+
+/// Runs the binary's command line on `db` with `args`, feeding `stdin`.
+fn cli(db: &Path, args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> Output {
+    let mut cmd = std_command();
+    cmd.arg("--db").arg(db).args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Sends `body` to `to` as `from` from another process (the CLI); returns the id.
+fn send_from_cli(db: &Path, from: &str, to: &str, body: &str, extra: &[&str]) -> i64 {
+    let mut args = vec![
+        "send-message",
+        "--as",
+        from,
+        "--to",
+        to,
+        "--body",
+        body,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = cli(db, &args, "", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent: Value = serde_json::from_slice(&out.stdout).unwrap();
+    sent["id"].as_i64().unwrap()
+}
+
+fn receipts(outbox: &Value, id: i64) -> Vec<Value> {
+    outbox["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .unwrap_or_else(|| panic!("message {id} not in the outbox: {outbox}"))["recipients"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn wait_returns_unread_at_once_and_marks_nothing_read() {
+    let db = TempDb::new("wait-now");
+    let alpha = Server::named(&db, "alpha").await;
+    let beta = Server::named(&db, "beta").await;
+    let id = beta.send("alpha", "already here").await;
+    let got = alpha.ok("wait_for_message", json!({})).await;
+    assert_eq!(ids(&got), [id]);
+    assert_eq!(got["timed_out"], false);
+    assert_eq!(alpha.unread_ids().await, [id], "wait marks nothing read");
+    let r = receipts(&beta.ok("outbox", json!({})).await, id);
+    assert_eq!(r[0]["name"], "alpha");
+    assert_eq!(r[0]["status"], "delivered");
+    assert_eq!(r[0]["via"], "wait");
+}
+
+#[tokio::test]
+async fn wait_is_woken_by_another_process_and_filters_by_tag_and_reply() {
+    let db = TempDb::new("wait-wake");
+    let alpha = Server::named(&db, "alpha").await;
+    let question = alpha.send("beta", "what is the port?").await;
+    let path = db.path();
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        // Neither of these is a reply to the question: the waiter must sleep through them.
+        send_from_cli(&path, "beta", "alpha", "unrelated", &["--tag", "status"]);
+        send_from_cli(&path, "beta", "*", "to everyone", &[]);
+        std::thread::sleep(Duration::from_millis(300));
+        let q = question.to_string();
+        send_from_cli(&path, "beta", "alpha", "8080", &["--reply-to", &q])
+    });
+    let start = Instant::now();
+    let got = alpha
+        .ok(
+            "wait_for_message",
+            json!({ "reply_to": question, "timeout_seconds": 20 }),
+        )
+        .await;
+    let waited = start.elapsed();
+    let answer = sender.join().unwrap();
+    assert_eq!(ids(&got), [answer], "only the reply: {got}");
+    assert_eq!(messages(&got)[0]["reply_to"], question);
+    assert_eq!(messages(&got)[0]["body"], "8080");
+    assert!(waited < Duration::from_secs(10), "woken late: {waited:?}");
+    // The tag filter picks the status message out of the three unread.
+    let tagged = alpha
+        .ok(
+            "wait_for_message",
+            json!({ "tag": "status", "timeout_seconds": 0 }),
+        )
+        .await;
+    assert_eq!(messages(&tagged).len(), 1);
+    assert_eq!(messages(&tagged)[0]["body"], "unrelated");
+    assert_eq!(alpha.unread().await.len(), 3);
+}
+
+#[tokio::test]
+async fn wait_times_out_empty_and_checks_its_arguments() {
+    let db = TempDb::new("wait-timeout");
+    let alpha = Server::named(&db, "alpha").await;
+    let start = Instant::now();
+    let got = alpha
+        .ok("wait_for_message", json!({ "timeout_seconds": 1 }))
+        .await;
+    assert!(start.elapsed() >= Duration::from_secs(1));
+    assert_eq!(got, json!({ "messages": [], "timed_out": true }));
+    alpha
+        .err(
+            "wait_for_message",
+            json!({ "timeout_seconds": 601 }),
+            &["timeout_seconds", "0 to 600"],
+        )
+        .await;
+    let fresh = Server::start(&db).await;
+    fresh
+        .err("wait_for_message", json!({}), &["register_session"])
+        .await;
+}
+
+#[tokio::test]
+async fn a_cancelled_wait_stops_waiting() {
+    let db = TempDb::new("wait-cancel");
+    let alpha = Server::named(&db, "alpha").await;
+    let params = CallToolRequestParams::new("wait_for_message").with_arguments(
+        json!({ "timeout_seconds": 60 })
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    // Dropping the call sends notifications/cancelled for it.
+    let dropped =
+        tokio::time::timeout(Duration::from_millis(300), alpha.client().call_tool(params)).await;
+    assert!(dropped.is_err(), "the wait should still be waiting");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let id = send_from_cli(&db.path(), "beta", "alpha", "after the cancel", &[]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let beta = Server::named(&db, "beta").await;
+    let r = receipts(&beta.ok("outbox", json!({})).await, id);
+    assert_eq!(
+        r[0]["status"], "queued",
+        "a cancelled wait must not deliver: {r:?}"
+    );
+    // The server is still at work.
+    assert_eq!(alpha.unread_ids().await, [id]);
+}
+
+#[tokio::test]
+async fn progress_keeps_a_long_wait_alive() {
+    let db = TempDb::new("wait-progress");
+    let alpha = Server::named(&db, "alpha").await;
+    let request = ClientRequest::CallToolRequest(CallToolRequest::new(
+        CallToolRequestParams::new("wait_for_message")
+            .with_arguments(json!({ "timeout_seconds": 7 }).as_object().unwrap().clone()),
+    ));
+    let mut options = PeerRequestOptions::no_options();
+    // Without a progress notification within 6 s the client gives up.
+    options.timeout = Some(Duration::from_secs(6));
+    options.reset_timeout_on_progress = true;
+    let handle = alpha
+        .client()
+        .send_request_with_option(request, options)
+        .await
+        .unwrap();
+    let response = handle
+        .await_response()
+        .await
+        .expect("kept alive by progress");
+    let ServerResult::CallToolResult(result) = response else {
+        panic!("not a tool result: {response:?}");
+    };
+    assert_eq!(result.structured_content.unwrap()["timed_out"], true);
+    let progress = alpha.notifications("notifications/progress");
+    assert!(!progress.is_empty(), "no progress notification");
+    assert_eq!(progress[0]["total"], 7.0);
+}
+
+#[tokio::test]
+async fn replies_must_answer_a_visible_message() {
+    let db = TempDb::new("replies");
+    let alpha = Server::named(&db, "alpha").await;
+    let beta = Server::named(&db, "beta").await;
+    let gamma = Server::named(&db, "gamma").await;
+    let to_beta = alpha.send("beta", "question").await;
+    let broadcast = gamma.send("*", "hello all").await;
+    let not_seen = gamma.send("beta", "private").await;
+    for original in [to_beta, broadcast] {
+        let sent = beta
+            .ok(
+                "send_message",
+                json!({ "to": "alpha", "body": "answer", "reply_to": original }),
+            )
+            .await;
+        assert!(sent["id"].as_i64().unwrap() > original);
+    }
+    alpha
+        .err(
+            "send_message",
+            json!({ "to": "gamma", "body": "x", "reply_to": not_seen }),
+            &["reply_to", &not_seen.to_string()],
+        )
+        .await;
+    alpha
+        .err(
+            "send_message",
+            json!({ "to": "gamma", "body": "x", "reply_to": 999_999 }),
+            &["reply_to"],
+        )
+        .await;
+    let unread = alpha.unread().await;
+    let replies: Vec<&Value> = unread
+        .iter()
+        .filter(|m| m["from_name"] == "beta")
+        .map(|m| &m["reply_to"])
+        .collect();
+    assert_eq!(replies, [&json!(to_beta), &json!(broadcast)]);
+}
+
+#[tokio::test]
+async fn outbox_receipts_go_queued_delivered_read_per_recipient() {
+    let db = TempDb::new("receipts");
+    let alpha = Server::named(&db, "alpha").await;
+    let beta = Server::named(&db, "beta").await;
+    let gamma = Server::named(&db, "gamma").await;
+    let direct = alpha.send("beta", "direct").await;
+    let all = alpha.send("*", "broadcast").await;
+    let outbox = alpha.ok("outbox", json!({})).await;
+    assert_eq!(receipts(&outbox, direct)[0]["status"], "queued");
+    assert_eq!(receipts(&outbox, all), Vec::<Value>::new());
+    assert_eq!(outbox["messages"][0]["id"], all, "newest first");
+
+    beta.unread().await;
+    let r = receipts(&alpha.ok("outbox", json!({})).await, direct);
+    assert_eq!(
+        (&r[0]["status"], &r[0]["via"]),
+        (&json!("delivered"), &json!("inbox"))
+    );
+    assert!(r[0].get("read_at").is_none());
+
+    beta.ok("mark_read", json!({ "message_ids": [direct, all] }))
+        .await;
+    gamma.unread().await;
+    let outbox = alpha.ok("outbox", json!({})).await;
+    let r = receipts(&outbox, direct);
+    assert_eq!(r[0]["status"], "read");
+    assert!(r[0]["read_at"].is_string() && r[0]["delivered_at"].is_string());
+    let mut broadcast: Vec<(String, String)> = receipts(&outbox, all)
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    broadcast.sort();
+    assert_eq!(
+        broadcast,
+        [
+            ("beta".to_string(), "read".to_string()),
+            ("gamma".to_string(), "delivered".to_string())
+        ]
+    );
+    // Only the sender's own messages are in its outbox.
+    assert_eq!(beta.ok("outbox", json!({})).await["messages"], json!([]));
+}
+
+#[tokio::test]
+async fn channel_pushes_each_new_message_once_as_delivered_not_read() {
+    let db = TempDb::new("channel");
+    // Waiting before the session's server starts: pushed when it starts.
+    let early = send_from_cli(&db.path(), "beta", "alpha", "while you were away", &[]);
+    let alpha = Server::start_with(&db, &["--name", "alpha", "--channel"], &[]).await;
+    let caps = alpha.client().peer_info().unwrap().capabilities.clone();
+    assert!(
+        caps.experimental.unwrap().contains_key("claude/channel"),
+        "capability missing"
+    );
+    let instructions = alpha.client().peer_info().unwrap().instructions.clone();
+    assert!(instructions.unwrap().contains("<channel"));
+    let first = alpha.wait_for_notifications(CHANNEL, 1).await;
+    assert_eq!(first[0]["content"], "while you were away");
+    assert_eq!(first[0]["meta"]["message_id"], early.to_string());
+    assert_eq!(first[0]["meta"]["from"], "beta");
+
+    let tagged = send_from_cli(
+        &db.path(),
+        "beta",
+        "alpha",
+        "new one",
+        &["--tag", "question"],
+    );
+    send_from_cli(&db.path(), "beta", "gamma", "not for alpha", &[]);
+    let all = send_from_cli(&db.path(), "beta", "*", "for everyone", &[]);
+    let got = alpha.wait_for_notifications(CHANNEL, 3).await;
+    assert_eq!(got[1]["meta"]["message_id"], tagged.to_string());
+    assert_eq!(got[1]["meta"]["tag"], "question");
+    assert_eq!(got[2]["meta"]["message_id"], all.to_string());
+    assert_eq!(got[2]["meta"]["to"], "*");
+    // Its own broadcast is not pushed back to it.
+    alpha.send("*", "mine").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(alpha.notifications(CHANNEL).len(), 3);
+    // Delivered, not read.
+    assert_eq!(alpha.unread_ids().await, [early, tagged, all]);
+    let beta = Server::named(&db, "beta").await;
+    let r = receipts(&beta.ok("outbox", json!({})).await, tagged);
+    assert_eq!(
+        (&r[0]["status"], &r[0]["via"]),
+        (&json!("delivered"), &json!("channel"))
+    );
+    // A restarted server of the session does not push them again.
+    alpha.stop().await;
+    let again = Server::start_with(&db, &["--name", "alpha", "--channel"], &[]).await;
+    let late = send_from_cli(&db.path(), "beta", "alpha", "after restart", &[]);
+    let pushed = again.wait_for_notifications(CHANNEL, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pushed_ids: Vec<Value> = again
+        .notifications(CHANNEL)
+        .iter()
+        .map(|e| e["meta"]["message_id"].clone())
+        .collect();
+    assert_eq!(pushed_ids, [json!(late.to_string())], "{pushed:?}");
+}
+
+#[tokio::test]
+async fn without_channel_nothing_is_pushed_or_declared() {
+    let db = TempDb::new("no-channel");
+    let alpha = Server::start_with(&db, &["--name", "alpha"], &[]).await;
+    let caps = alpha.client().peer_info().unwrap().capabilities.clone();
+    assert!(
+        caps.experimental
+            .is_none_or(|e| !e.contains_key("claude/channel"))
+    );
+    let id = send_from_cli(&db.path(), "beta", "alpha", "hello", &[]);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(alpha.notifications(CHANNEL).is_empty());
+    let beta = Server::named(&db, "beta").await;
+    assert_eq!(
+        receipts(&beta.ok("outbox", json!({})).await, id)[0]["status"],
+        "queued"
+    );
+}
+
+fn hook_input(session: &str, cwd: &str) -> String {
+    json!({ "session_id": session, "cwd": cwd, "hook_event_name": "UserPromptSubmit" }).to_string()
+}
+
+#[tokio::test]
+async fn prompt_hook_finds_its_session_and_hands_over_unread_messages() {
+    let db = TempDb::new("hook-prompt");
+    let project = db.dir().to_string_lossy().into_owned();
+    let alpha = Server::start_with(
+        &db,
+        &["--name", "alpha"],
+        &[
+            ("CLAUDE_CODE_SESSION_ID", "cc-alpha"),
+            ("CLAUDE_PROJECT_DIR", "/elsewhere"),
+        ],
+    )
+    .await;
+    let _other = Server::start_with(
+        &db,
+        &["--name", "other"],
+        &[("CLAUDE_PROJECT_DIR", project.as_str())],
+    )
+    .await;
+    let path = db.path();
+    // Nothing unread: no output at all.
+    let quiet = cli(
+        &path,
+        &["hook", "prompt"],
+        &hook_input("cc-alpha", "/x"),
+        &[],
+    );
+    assert!(quiet.status.success());
+    assert!(quiet.stdout.is_empty() && quiet.stderr.is_empty());
+
+    let id = send_from_cli(
+        &path,
+        "beta",
+        "alpha",
+        "please review",
+        &["--tag", "handoff"],
+    );
+    send_from_cli(&path, "beta", "other", "for the other one", &[]);
+    let out = cli(
+        &path,
+        &["hook", "prompt"],
+        &hook_input("cc-alpha", &project),
+        &[],
+    );
+    assert!(out.status.success());
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let context = printed["hookSpecificOutput"]["additionalContext"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        printed["hookSpecificOutput"]["hookEventName"],
+        "UserPromptSubmit"
+    );
+    assert!(context.contains("please review") && context.contains(&format!("[id {id}]")));
+    assert!(!context.contains("for the other one"), "{context}");
+    // Delivered by the hook, still unread.
+    assert_eq!(alpha.unread_ids().await, [id]);
+    let beta = Server::named(&db, "beta").await;
+    let r = receipts(&beta.ok("outbox", json!({})).await, id);
+    assert_eq!(
+        (&r[0]["status"], &r[0]["via"]),
+        (&json!("delivered"), &json!("hook"))
+    );
+
+    // An unknown Claude Code session falls back to the project directory: a session there that
+    // recorded no Claude Code session of its own.
+    let fallback = cli(
+        &path,
+        &["hook", "prompt"],
+        &hook_input("cc-unknown", &project),
+        &[],
+    );
+    let printed: Value = serde_json::from_slice(&fallback.stdout).unwrap();
+    let context = printed["hookSpecificOutput"]["additionalContext"]
+        .as_str()
+        .unwrap();
+    assert!(context.contains("for the other one") && !context.contains("please review"));
+    // Neither bound: silence.
+    let unbound = cli(
+        &path,
+        &["hook", "prompt"],
+        &hook_input("cc-unknown", "/nowhere"),
+        &[],
+    );
+    assert!(unbound.status.success() && unbound.stdout.is_empty());
+}
+
+#[test]
+fn hooks_never_block_the_prompt_on_a_broken_database() {
+    let db = TempDb::new("hook-broken");
+    let garbage = db.dir().join("garbage.db");
+    std::fs::write(&garbage, b"this is not an SQLite database, not at all").unwrap();
+    for (path, input) in [
+        (garbage.as_path(), hook_input("s", "/x")),
+        (db.dir(), hook_input("s", "/x")),
+        (garbage.as_path(), "not json".to_string()),
+    ] {
+        let out = cli(path, &["hook", "prompt"], &input, &[]);
+        assert!(out.status.success(), "{out:?}");
+        assert!(out.stdout.is_empty());
+        let note = String::from_utf8_lossy(&out.stderr);
+        assert!(note.contains("continuing without messages"), "{note}");
+    }
+    // A missing file is not created by a hook.
+    let missing = db.dir().join("missing.db");
+    let out = cli(&missing, &["hook", "wait"], &hook_input("s", "/x"), &[]);
+    assert!(out.status.success() && out.stdout.is_empty() && out.stderr.is_empty());
+    assert!(!missing.exists());
+}
+
+#[tokio::test]
+async fn wait_hook_exits_2_with_the_next_new_message_and_0_at_its_timeout() {
+    let db = TempDb::new("hook-wait");
+    let _alpha = Server::start_with(
+        &db,
+        &["--name", "alpha"],
+        &[("CLAUDE_CODE_SESSION_ID", "cc-alpha")],
+    )
+    .await;
+    let path = db.path();
+    let input = hook_input("cc-alpha", "/x");
+    // A message already handed over (here by inbox) does not wake the session again.
+    let old = send_from_cli(&path, "beta", "alpha", "old news", &[]);
+    let seen = cli(&path, &["inbox", "--as", "alpha", "--json"], "", &[]);
+    assert!(String::from_utf8_lossy(&seen.stdout).contains("old news"));
+    let start = Instant::now();
+    let idle = cli(
+        &path,
+        &["hook", "wait", "--timeout-seconds", "1"],
+        &input,
+        &[],
+    );
+    assert_eq!(idle.status.code(), Some(0), "{idle:?}");
+    assert!(idle.stdout.is_empty() && idle.stderr.is_empty());
+    assert!(start.elapsed() >= Duration::from_secs(1));
+
+    let sender_path = path.clone();
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        send_from_cli(&sender_path, "beta", "alpha", "wake up", &[])
+    });
+    let woke = cli(
+        &path,
+        &["hook", "wait", "--timeout-seconds", "20"],
+        &input,
+        &[],
+    );
+    let id = sender.join().unwrap();
+    assert_eq!(woke.status.code(), Some(2));
+    assert!(woke.stdout.is_empty());
+    let text = String::from_utf8_lossy(&woke.stderr);
+    assert!(
+        text.contains("wake up") && text.contains(&format!("[id {id}]")),
+        "{text}"
+    );
+    assert!(!text.contains("old news") && !text.contains(&format!("[id {old}]")));
+}
