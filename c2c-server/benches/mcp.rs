@@ -1,7 +1,9 @@
 //! The benchmark: drives stdio MCP servers that speak the claude-c2c tools, each the same way
 //! over pipes, and prints one markdown table side by side: start-up, call latency, memory,
 //! throughput with several processes on one database (checking nothing was lost or
-//! duplicated), and inbox latency as the database grows.
+//! duplicated), inbox latency as the database grows, and for servers that have
+//! `wait_for_message`, how soon a waiter learns of another process's message and the CPU a
+//! waiting or channel-pushing server burns while nothing happens.
 //!
 //! `cargo bench -p claude-c2c --bench mcp -- [--server LABEL=COMMAND]... [--quick]`
 //! It always measures this build's `claude-c2c`, then each `--server` given. `bench/run` also installs the
@@ -73,9 +75,20 @@ impl Proc {
     }
 
     fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.start_request(method, params);
+        self.reply(id)
+    }
+
+    /// Writes a request without waiting for its reply; returns its id.
+    fn start_request(&mut self, method: &str, params: Value) -> i64 {
         let id = self.next_id;
         self.next_id += 1;
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        id
+    }
+
+    /// Reads until the reply to request `id` (skipping notifications and other replies).
+    fn reply(&mut self, id: i64) -> Value {
         let mut line = String::new();
         loop {
             line.clear();
@@ -104,6 +117,28 @@ impl Proc {
 
     fn register(&mut self, name: &str) {
         self.call("register_session", json!({"name": name}));
+    }
+
+    fn has_tool(&mut self, name: &str) -> bool {
+        let tools = self.request("tools/list", json!({}));
+        tools["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["name"] == name))
+    }
+
+    /// CPU time used so far by all the process's threads (from /proc/PID/task/*/schedstat).
+    fn cpu_time(&self) -> Duration {
+        let mut total = 0u64;
+        let tasks = format!("/proc/{}/task", self.child.id());
+        for task in std::fs::read_dir(tasks).into_iter().flatten().flatten() {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            total += stat
+                .split_whitespace()
+                .next()
+                .and_then(|ns| ns.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        Duration::from_nanos(total)
     }
 
     fn rss_kib(&self) -> u64 {
@@ -347,7 +382,80 @@ fn measure(target: &Target, quick: bool) -> Column {
         let p99 = percentile(&mut samples, 0.99);
         out.insert(row, format!("{} / {}", micros(p50), micros(p99)));
     }
+    if Proc::start(target, &scratch.db("probe")).has_tool("wait_for_message") {
+        measure_wait(target, &scratch, quick, &mut out);
+    }
     out
+}
+
+/// The `wait_for_message` rows: wake-up latency across processes, and idle CPU.
+fn measure_wait(target: &Target, scratch: &Scratch, quick: bool, out: &mut Column) {
+    eprintln!("[{}] wait_for_message wake-up", target.label);
+    let db = scratch.db("wait");
+    let mut waiter = Proc::start(target, &db);
+    waiter.register("waiter");
+    let mut sender = Proc::start(target, &db);
+    sender.register("sender");
+    let mut samples = Vec::new();
+    for i in 0..if quick { 40 } else { 300 } {
+        let id = waiter.start_request(
+            "tools/call",
+            json!({"name": "wait_for_message", "arguments": {"timeout_seconds": 30}}),
+        );
+        // Let the waiter settle into waiting, at a varying phase of its change checks.
+        std::thread::sleep(Duration::from_micros(20_000 + (i * 7_919) % 10_000));
+        // From the moment the send is written: an upper bound of commit-to-return.
+        let t = Instant::now();
+        let sent = sender.call("send_message", json!({"to": "waiter", "body": "wake"}));
+        let reply = waiter.reply(id);
+        samples.push(t.elapsed());
+        let got = message_ids(&reply["result"]["structuredContent"]);
+        assert_eq!(
+            got,
+            [sent["id"].as_i64().unwrap()],
+            "the waiter got the message"
+        );
+        waiter.call("mark_read", json!({"message_ids": got}));
+    }
+    out.insert(
+        "l wait_for_message wake-up, send by another process",
+        format!(
+            "{} / {}",
+            micros(percentile(&mut samples, 0.5)),
+            micros(percentile(&mut samples, 0.99))
+        ),
+    );
+
+    let span = Duration::from_secs(if quick { 3 } else { 20 });
+    eprintln!("[{}] idle CPU over {span:?} each", target.label);
+    let idle_row = |p: &Proc| {
+        let before = p.cpu_time();
+        std::thread::sleep(span);
+        let used = p.cpu_time() - before;
+        format!(
+            "{:.3}% of a core ({:.1} ms in {} s)",
+            used.as_secs_f64() / span.as_secs_f64() * 100.0,
+            used.as_secs_f64() * 1e3,
+            span.as_secs()
+        )
+    };
+    let idle = Proc::start(target, &db);
+    out.insert("m idle CPU, server doing nothing", idle_row(&idle));
+    let mut blocked = Proc::start(target, &db);
+    blocked.register("blocked");
+    blocked.start_request(
+        "tools/call",
+        json!({"name": "wait_for_message", "arguments": {"timeout_seconds": 600}}),
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    out.insert("n idle CPU, server in wait_for_message", idle_row(&blocked));
+    let mut channel_target = target.clone();
+    channel_target
+        .command
+        .extend(["--name".into(), "pushed".into(), "--channel".into()]);
+    let pushing = Proc::start(&channel_target, &db);
+    std::thread::sleep(Duration::from_millis(100));
+    out.insert("o idle CPU, server with --channel", idle_row(&pushing));
 }
 
 /// Writes `size` messages in the original's schema (which both servers open): a history the
