@@ -372,7 +372,8 @@ fn tail_follows_messages_from_other_processes_and_marks_nothing() {
     let mut tail = Command::new(BIN)
         .arg("--db")
         .arg(db.path())
-        .args(["tail", "--json", "--poll-ms", "20"])
+        // No timed look for a minute: only a write notice can wake it in time.
+        .args(["tail", "--json", "--poll-ms", "60000"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -141,7 +141,8 @@ pub fn main() -> ExitCode {
         Some(("tail", m)) => {
             let args = tail::TailArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
             open(&cli, false).and_then(|d| {
-                d.with_db(|db| tail::run(db, &args, render::use_color()))
+                let path = d.config().db_path.clone();
+                d.with_db(|db| tail::run(db, &path, &args, render::use_color()))
                     .map_err(Failure::from)
             })
         }

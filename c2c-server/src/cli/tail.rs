@@ -1,13 +1,16 @@
 //! `claude-c2c tail`: follow the bus, printing each message as it is committed (or, with
 //! `--since`, from an id on), optionally only those to or from a name or with a tag. It only
-//! reads: nothing is marked read or delivered.
+//! reads: nothing is marked read or delivered. Between looks it sleeps until a write to the
+//! database is noticed (the same watcher that wakes `wait_for_message`).
 
 use std::io::Write;
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 
 use crate::store::messages::{self, Message};
+use crate::wake::Wake;
 
 /// The options of `tail`.
 #[derive(Debug, Args)]
@@ -24,17 +27,23 @@ pub struct TailArgs {
     /// Print each message as one line of JSON.
     #[arg(long)]
     json: bool,
-    /// How often to look for new messages, in milliseconds.
-    #[arg(long, default_value_t = 100, value_name = "MS", hide = true)]
+    /// Look at least this often, in milliseconds, even when no write was noticed.
+    #[arg(long, default_value_t = 1000, value_name = "MS", hide = true)]
     poll_ms: u64,
 }
 
 /// How many rows one look at the table reads at most.
 const BATCH: u32 = 500;
 
-/// Follows the bus on `db` until interrupted or stdout closes.
-pub fn run(db: &rusqlite::Connection, args: &TailArgs, color: bool) -> Result<(), String> {
+/// Follows the bus on `db` (the file at `path`) until interrupted or stdout closes.
+pub fn run(
+    db: &rusqlite::Connection,
+    path: &Path,
+    args: &TailArgs,
+    color: bool,
+) -> Result<(), String> {
     let fail = |e: rusqlite::Error| format!("reading messages failed: {e}");
+    let mut waiter = Wake::new(path).subscribe().map_err(fail)?;
     let mut last = match args.since {
         Some(id) => id.saturating_sub(1),
         None => messages::last_id(db).map_err(fail)?,
@@ -60,7 +69,7 @@ pub fn run(db: &rusqlite::Connection, args: &TailArgs, color: bool) -> Result<()
         }
         drop(out);
         if batch.len() < BATCH as usize {
-            std::thread::sleep(Duration::from_millis(args.poll_ms));
+            waiter.wait_until(Instant::now() + Duration::from_millis(args.poll_ms));
         }
     }
 }
