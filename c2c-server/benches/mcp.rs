@@ -126,19 +126,22 @@ impl Proc {
             .is_some_and(|t| t.iter().any(|t| t["name"] == name))
     }
 
-    /// CPU time used so far by all the process's threads (from /proc/PID/task/*/schedstat).
+    /// CPU time (user + system) used so far by the process, threads that ended included
+    /// (from /proc/PID/stat, in clock ticks of 10 ms).
     fn cpu_time(&self) -> Duration {
-        let mut total = 0u64;
-        let tasks = format!("/proc/{}/task", self.child.id());
-        for task in std::fs::read_dir(tasks).into_iter().flatten().flatten() {
-            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-            total += stat
-                .split_whitespace()
-                .next()
-                .and_then(|ns| ns.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-        Duration::from_nanos(total)
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i).and_then(|t| t.parse::<u64>().ok()))
+            .sum();
+        Duration::from_millis(ticks * 10)
     }
 
     fn rss_kib(&self) -> u64 {
@@ -431,11 +434,11 @@ fn measure_wait(target: &Target, scratch: &Scratch, quick: bool, out: &mut Colum
     let idle_row = |p: &Proc| {
         let before = p.cpu_time();
         std::thread::sleep(span);
-        let used = p.cpu_time() - before;
+        let used = p.cpu_time().saturating_sub(before);
         format!(
-            "{:.3}% of a core ({:.1} ms in {} s)",
+            "{:.2}% of a core ({} ms in {} s)",
             used.as_secs_f64() / span.as_secs_f64() * 100.0,
-            used.as_secs_f64() * 1e3,
+            used.as_millis(),
             span.as_secs()
         )
     };

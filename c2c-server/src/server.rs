@@ -191,3 +191,23 @@ impl Server {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::instructions;
+
+    #[test]
+    fn instructions_fit_what_claude_code_keeps_and_mention_channels_only_with_them() {
+        let longest = "n".repeat(crate::tools::MAX_NAME_CHARS);
+        for name in [None, Some(longest.as_str())] {
+            let with = instructions(name, true);
+            assert!(
+                with.chars().count() < 2048,
+                "{} chars",
+                with.chars().count()
+            );
+            assert!(with.contains("<channel") && with.contains("wait_for_message"));
+            assert!(!instructions(name, false).contains("<channel"));
+        }
+    }
+}

@@ -25,7 +25,7 @@ use crate::wake::Wake;
 /// The most characters of `additionalContext` Claude Code takes.
 pub const MAX_CONTEXT_CHARS: usize = 10_000;
 
-/// The hook commands.
+/// Commands for Claude Code hooks: hand the session's unread messages to Claude Code.
 #[derive(Debug, Subcommand)]
 pub enum Hook {
     /// For UserPromptSubmit and SessionStart: print the session's unread messages as
