@@ -32,6 +32,10 @@ pub enum DispatchError {
 /// page to every call for a timestamp that is read in minutes.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
+/// How often a waiting call runs again even when no change was noticed: it refreshes the
+/// caller's heartbeat during long waits, and bounds the cost of a change the watcher missed.
+pub const RECHECK_EVERY: Duration = Duration::from_secs(60);
+
 /// One client's connection to the store and its current session.
 pub struct Dispatcher {
     conn: Mutex<Connection>,
@@ -154,7 +158,7 @@ impl Dispatcher {
                     // the first step and the subscription goes unseen.
                     None => waiter = Some(self.subscribe()?),
                     Some(w) => {
-                        w.wait_until(deadline);
+                        w.wait_until(deadline.min(Instant::now() + RECHECK_EVERY));
                     }
                 },
             }

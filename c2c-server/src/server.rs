@@ -173,6 +173,7 @@ impl Server {
             tokio::select! {
                 _ = w.changed() => {}
                 _ = tokio::time::sleep_until(deadline.into()) => {}
+                _ = tokio::time::sleep(crate::dispatch::RECHECK_EVERY) => {}
                 _ = context.ct.cancelled() => {
                     return Err(ErrorData::new(ErrorCode::INVALID_REQUEST, "cancelled by the client", None));
                 }

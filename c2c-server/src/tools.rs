@@ -195,14 +195,12 @@ impl Tools {
         #[arg(default = 10, desc = "Only sessions seen within this many minutes.")]
         active_within_min: i64,
     ) -> Result<Sessions, ToolError> {
-        if !(1..=MAX_ACTIVE_MINUTES).contains(&active_within_min) {
-            return Err(ToolError::invalid(
-                "active_within_min",
-                format!(
-                    "{active_within_min} is out of range: give 1 to {MAX_ACTIVE_MINUTES} minutes"
-                ),
-            ));
-        }
+        check_range(
+            "active_within_min",
+            active_within_min,
+            1..=MAX_ACTIVE_MINUTES,
+            " minutes",
+        )?;
         let cutoff = clock::ago(Duration::from_secs(active_within_min as u64 * 60));
         let me = client.session().map(|s| s.session_id.as_str());
         Ok(Sessions {
@@ -261,12 +259,7 @@ impl Tools {
         #[arg(default = 20, desc = "Most messages to return (1-500).")] limit: i64,
         #[arg(desc = "Only messages with this tag.")] tag: Option<String>,
     ) -> Result<Inbox, ToolError> {
-        if !(1..=i64::from(MAX_INBOX_LIMIT)).contains(&limit) {
-            return Err(ToolError::invalid(
-                "limit",
-                format!("{limit} is out of range: give 1 to {MAX_INBOX_LIMIT}"),
-            ));
-        }
+        check_range("limit", limit, 1..=i64::from(MAX_INBOX_LIMIT), "")?;
         let filter = Filter {
             tag: tag.as_deref(),
             ..Filter::default()
@@ -291,18 +284,13 @@ impl Tools {
         timeout_seconds: i64,
         #[arg(default = 20, desc = "Most messages to return (1-500).")] limit: i64,
     ) -> Result<Waited, ToolError> {
-        if !(0..=MAX_WAIT_SECONDS).contains(&timeout_seconds) {
-            return Err(ToolError::invalid(
-                "timeout_seconds",
-                format!("{timeout_seconds} is out of range: give 0 to {MAX_WAIT_SECONDS} seconds"),
-            ));
-        }
-        if !(1..=i64::from(MAX_INBOX_LIMIT)).contains(&limit) {
-            return Err(ToolError::invalid(
-                "limit",
-                format!("{limit} is out of range: give 1 to {MAX_INBOX_LIMIT}"),
-            ));
-        }
+        check_range(
+            "timeout_seconds",
+            timeout_seconds,
+            0..=MAX_WAIT_SECONDS,
+            " seconds",
+        )?;
+        check_range("limit", limit, 1..=i64::from(MAX_INBOX_LIMIT), "")?;
         let filter = Filter {
             tag: tag.as_deref(),
             reply_to,
@@ -327,12 +315,7 @@ impl Tools {
         #[arg(default = 10, desc = "Most messages to return (1-500).")] limit: i64,
         #[arg(desc = "Only messages with this tag.")] tag: Option<String>,
     ) -> Result<Outbox, ToolError> {
-        if !(1..=i64::from(MAX_INBOX_LIMIT)).contains(&limit) {
-            return Err(ToolError::invalid(
-                "limit",
-                format!("{limit} is out of range: give 1 to {MAX_INBOX_LIMIT}"),
-            ));
-        }
+        check_range("limit", limit, 1..=i64::from(MAX_INBOX_LIMIT), "")?;
         Ok(Outbox {
             messages: messages::outbox(db, &me.name, limit as u32, tag.as_deref())?,
         })
@@ -408,12 +391,12 @@ impl Tools {
         _me: &Session,
         #[arg(default = 30, desc = "Age in days (0 or more).")] older_than_days: i64,
     ) -> Result<Pruned, ToolError> {
-        if !(0..=MAX_PRUNE_DAYS).contains(&older_than_days) {
-            return Err(ToolError::invalid(
-                "older_than_days",
-                format!("{older_than_days} is out of range: give 0 to {MAX_PRUNE_DAYS} days"),
-            ));
-        }
+        check_range(
+            "older_than_days",
+            older_than_days,
+            0..=MAX_PRUNE_DAYS,
+            " days",
+        )?;
         let cutoff = clock::ago(Duration::from_secs(older_than_days as u64 * 86_400));
         Ok(Pruned {
             messages_deleted: messages::prune(db, &cutoff)?,
@@ -441,6 +424,26 @@ pub fn check_name(arg: &str, name: &str, broadcast: bool) -> Result<(), ToolErro
         return Ok(());
     };
     Err(ToolError::invalid(arg, problem))
+}
+
+// Refuses `value` outside `range`, naming the range (in `unit`, e.g. " days").
+fn check_range(
+    arg: &str,
+    value: i64,
+    range: std::ops::RangeInclusive<i64>,
+    unit: &str,
+) -> Result<(), ToolError> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(ToolError::invalid(
+        arg,
+        format!(
+            "{value} is out of range: give {} to {}{unit}",
+            range.start(),
+            range.end()
+        ),
+    ))
 }
 
 fn check_key(arg: &str, key: &str) -> Result<(), ToolError> {
