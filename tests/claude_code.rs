@@ -2,8 +2,9 @@
 //! @anthropic-ai/claude-code@2.1.332`, or any binary named by `C2C_TEST_CLAUDE`) driving the
 //! built `claude-c2c` as its MCP server, with a scripted stand-in for the model API on loopback
 //! ([`standin`]): Claude Code offers our tools, runs the calls the script makes, puts our
-//! instructions and our prompt hook's messages into the model's context, and (documented here)
-//! does not deliver our channel events in this setup. Every run gets its own HOME, working
+//! instructions and our prompt hook's messages into the model's context, wakes an idle
+//! interactive session with a message our Stop hook (`asyncRewake`) reports, and (documented
+//! here) does not deliver our channel events in this setup. Every run gets its own HOME, working
 //! directory, temp dir and database, and a cleared environment, so tests run in parallel and
 //! nothing leaks in or out. Without the CLI each test says why it skipped and passes.
 
@@ -13,10 +14,11 @@ mod common;
 #[path = "common/standin.rs"]
 mod standin;
 
+use std::cell::RefCell;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use c2c_server::registry::ToolSet;
@@ -174,7 +176,7 @@ impl Rig {
             .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
             .env("DISABLE_AUTOUPDATER", "1")
             .env("ANTHROPIC_BASE_URL", self.standin.url())
-            .env("ANTHROPIC_API_KEY", "sk-ant-standin-0123456789abcdefghij")
+            .env("ANTHROPIC_API_KEY", API_KEY)
             .current_dir(self.file("work"))
             .stdin(Stdio::null())
             .process_group(0);
@@ -305,6 +307,179 @@ impl Rig {
             .unwrap_or_else(|| panic!("no receipt for {recipient} in {message}"))
             .clone()
     }
+}
+
+/// The API key every run uses; the REPL asks about it unless approved in `~/.claude.json`.
+const API_KEY: &str = "sk-ant-standin-0123456789abcdefghij";
+
+/// The interactive Claude Code REPL of a rig, running on a pseudo-terminal under util-linux
+/// `script`, which copies the screen to the rig's file `screen.txt`. Stopped when dropped.
+struct Repl {
+    child: RefCell<Child>,
+    /// The terminal's input; held open, since at end of input `script` would end the session.
+    input: ChildStdin,
+    screen: PathBuf,
+}
+
+impl Rig {
+    /// Starts the REPL with the rig's MCP config alone, a debug log, `extra` arguments and
+    /// extra environment `envs`, with onboarding done, the working directory trusted and the
+    /// API key approved, so that no dialog stands in the way. The error says why it could not
+    /// start (no util-linux `script`).
+    fn repl(&self, extra: &[&str], envs: &[(&str, &Path)]) -> Result<Repl, String> {
+        let script = Path::new("/usr/bin/script");
+        let usable = Command::new(script)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| {
+                o.status.success() && String::from_utf8_lossy(&o.stdout).contains("util-linux")
+            });
+        if !usable {
+            return Err(format!(
+                "{} (util-linux) is not available",
+                script.display()
+            ));
+        }
+        let work = self.file("work").display().to_string();
+        let key = &API_KEY[API_KEY.len() - 20..];
+        let state = json!({
+            "hasCompletedOnboarding": true,
+            "customApiKeyResponses": { "approved": [key], "rejected": [] },
+            "projects": { work: { "hasTrustDialogAccepted": true } }
+        });
+        std::fs::write(self.file("home/.claude.json"), state.to_string()).unwrap();
+        let mut line = vec![
+            self.cli.display().to_string(),
+            "--mcp-config".into(),
+            self.file("mcp.json").display().to_string(),
+            "--strict-mcp-config".into(),
+            "--debug-file".into(),
+            self.file("debug.txt").display().to_string(),
+        ];
+        line.extend(extra.iter().map(|a| a.to_string()));
+        let line: Vec<String> = line.iter().map(|a| shell_quote(a)).collect();
+        let screen = self.file("screen.txt");
+        let mut cmd = self.command(script);
+        cmd.arg("-qfec")
+            .arg(line.join(" "))
+            .arg(&screen)
+            .env("TERM", "xterm-256color")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start script: {e}"))?;
+        let input = child.stdin.take().unwrap();
+        Ok(Repl {
+            child: RefCell::new(child),
+            input,
+            screen,
+        })
+    }
+}
+
+impl Repl {
+    /// What the REPL has drawn so far, escape sequences and all.
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.screen).unwrap_or_default()).into_owned()
+    }
+
+    /// Polls `found` until it yields something, the REPL ends, or `limit` passes.
+    fn wait_for<T>(&self, limit: Duration, mut found: impl FnMut() -> Option<T>) -> Option<T> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(it) = found() {
+                return Some(it);
+            }
+            if Instant::now() > deadline || !self.running() {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether `script` (and so the REPL) still runs.
+    fn running(&self) -> bool {
+        self.child.borrow_mut().try_wait().unwrap().is_none()
+    }
+
+    /// Types `text` at the prompt and, once the screen shows it (or after 10 s), presses
+    /// Enter: typed apart, Enter is a key press, not part of a paste.
+    fn submit(&mut self, text: &str) {
+        use std::io::Write;
+        self.input.write_all(text.as_bytes()).unwrap();
+        self.input.flush().unwrap();
+        let wanted = drawn(text);
+        self.wait_for(Duration::from_secs(10), || {
+            drawn(&self.screen()).contains(&wanted).then_some(())
+        });
+        self.input.write_all(b"\r").unwrap();
+        self.input.flush().unwrap();
+    }
+
+    /// Ends the session: `script` ends on SIGTERM, and the REPL and our server with it when
+    /// their terminal goes; whatever is left of `script`'s process group is killed.
+    fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Repl {
+    fn drop(&mut self) {
+        let child = self.child.get_mut();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let stopped = Instant::now();
+        while child.try_wait().unwrap().is_none() && stopped.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        kill_group(child);
+    }
+}
+
+/// The printable characters of terminal output `screen`, without escape sequences and
+/// whitespace: the REPL moves the cursor over blanks rather than drawing them, so that is
+/// what a check for drawn text can rely on.
+fn drawn(screen: &str) -> String {
+    let mut out = String::new();
+    let mut chars = screen.chars();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            if !c.is_whitespace() && !c.is_control() {
+                out.push(c);
+            }
+            continue;
+        }
+        match chars.next() {
+            // CSI: parameters up to a final byte in @..~.
+            Some('[') => {
+                chars.by_ref().find(|c| ('@'..='~').contains(c));
+            }
+            // OSC: up to BEL or ESC \.
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\x07' {
+                        break;
+                    }
+                    if c == '\x1b' {
+                        chars.next();
+                        break;
+                    }
+                }
+            }
+            // A character set: one more character.
+            Some('(' | ')') => {
+                chars.next();
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Reads all of `pipe` on a thread (so that a chatty child never blocks on a full pipe).
@@ -678,78 +853,140 @@ fn channel_event_from_another_process() {
 /// our server's channel loaded as a development channel, and returns the debug-log line in
 /// which it decides on the server's channel events; the error says why it could not.
 fn repl_channel_decision(cli: PathBuf) -> Result<String, String> {
-    let script = Path::new("/usr/bin/script");
-    let usable = Command::new(script)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| {
-            o.status.success() && String::from_utf8_lossy(&o.stdout).contains("util-linux")
-        });
-    if !usable {
-        return Err(format!(
-            "{} (util-linux) is not available",
-            script.display()
-        ));
-    }
     let rig = Rig::new(cli, "claude-repl", Vec::new(), &["--channel"]);
-    // Onboarding done, the working directory trusted, the API key approved: no dialogs.
-    let key = "sk-ant-standin-0123456789abcdefghij";
-    let work = rig.file("work").display().to_string();
-    let state = json!({
-        "hasCompletedOnboarding": true,
-        "customApiKeyResponses": { "approved": [&key[key.len() - 20..]], "rejected": [] },
-        "projects": { work: { "hasTrustDialogAccepted": true } }
-    });
-    std::fs::write(rig.file("home/.claude.json"), state.to_string()).unwrap();
-    let line = [
-        shell_quote(&rig.cli.display().to_string()),
-        "--mcp-config".into(),
-        shell_quote(&rig.file("mcp.json").display().to_string()),
-        "--strict-mcp-config".into(),
-        "--dangerously-load-development-channels".into(),
-        "server:c2c".into(),
-        "--debug-file".into(),
-        shell_quote(&rig.file("debug.txt").display().to_string()),
-    ]
-    .join(" ");
-    let mut child = rig
-        .command(script)
-        .args(["-qfec", &line, "/dev/null"])
-        .env("TERM", "xterm-256color")
-        .stdin(Stdio::piped()) // held open: at end of input `script` would end the session
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start script: {e}"))?;
-    let screen = reader(child.stdout.take().unwrap());
-    let started = Instant::now();
-    let decision = loop {
-        if let Some(line) = rig
-            .debug_log()
+    let repl = rig.repl(
+        &["--dangerously-load-development-channels", "server:c2c"],
+        &[],
+    )?;
+    let found = repl.wait_for(Duration::from_secs(30), || {
+        rig.debug_log()
             .lines()
             .find(|l| l.contains(CHANNEL_DECISION))
-        {
-            break Ok(line.to_string());
-        }
-        if started.elapsed() > Duration::from_secs(30) || child.try_wait().unwrap().is_some() {
-            break Err(format!(
-                "the REPL took no channel decision within {:?}; debug log:\n{}",
-                started.elapsed(),
-                rig.server_lines()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
+            .map(str::to_string)
+    });
+    repl.stop();
+    Ok(found.unwrap_or_else(|| {
+        panic!(
+            "the REPL took no channel decision; debug log:\n{}",
+            rig.server_lines()
+        )
+    }))
+}
+
+/// The debug-log line in which Claude Code says our server is connected.
+const CONNECTED: &str = "MCP server \"c2c\": Connection established";
+
+/// `claude-c2c hook wait` as a Stop hook with `"asyncRewake": true` wakes an idle interactive
+/// session: after the model ends its first turn, Claude Code runs the hook in the background;
+/// a message that another process then sends alpha makes the hook exit 2 with it, and Claude
+/// Code starts a new turn on its own, with the message in the request (in a system reminder,
+/// "Stop hook blocking error from command ..."). The receipt says `hook`.
+#[test]
+fn rewake_hook_wakes_an_idle_session() {
+    let Some(cli) = cli_or_skip("rewake_hook_wakes_an_idle_session") else {
+        return;
     };
-    // `script` ends on SIGTERM, and the REPL and our server with it when their terminal goes.
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let stopped = Instant::now();
-    while child.try_wait().unwrap().is_none() && stopped.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    kill_group(&mut child);
-    drop(child.stdin.take());
-    let _ = screen.join();
-    Ok(decision.unwrap_or_else(|e| panic!("{e}")))
+    let body = "rewake ping from beta";
+    let rig = Rig::new(
+        cli,
+        "claude-rewake",
+        vec![Step::text("first turn over"), Step::text("woken up")],
+        &[],
+    );
+    let hook = format!("{} hook wait --timeout-seconds 60", shell_quote(BIN));
+    let settings = json!({ "hooks": { "Stop": [
+        { "hooks": [ { "type": "command", "command": hook, "asyncRewake": true, "timeout": 70 } ] }
+    ]}});
+    std::fs::write(rig.file("settings.json"), settings.to_string()).unwrap();
+    let settings = rig.file("settings.json").display().to_string();
+    let mut repl = match rig.repl(
+        &["--settings", &settings, "--allowedTools", "mcp__c2c__*"],
+        &[("CLAUDE_C2C_DB", &rig.dir.path())],
+    ) {
+        Ok(repl) => repl,
+        Err(why) => {
+            eprintln!("rewake_hook_wakes_an_idle_session: skipped: {why}");
+            return;
+        }
+    };
+    let started = Instant::now();
+    let limit = Duration::from_secs(30);
+    let context = |what: &str| {
+        format!(
+            "{what}; debug log:\n{}\nrequests:\n{}",
+            rig.server_lines(),
+            rig.standin.summary()
+        )
+    };
+
+    // Our server is connected (so alpha is registered, with Claude Code's session id) and
+    // the prompt is drawn: type a prompt, which the model answers with text, ending its turn.
+    let ready = repl.wait_for(limit, || {
+        (rig.debug_log().contains(CONNECTED) && drawn(&repl.screen()).contains('❯')).then_some(())
+    });
+    assert!(ready.is_some(), "{}", context("the REPL did not get ready"));
+    repl.submit("anything new from beta?");
+    assert!(
+        rig.standin.wait_for_main(1, limit),
+        "{}",
+        context("the prompt reached no model request")
+    );
+
+    // The turn ends, and the Stop hook goes to the background: the session is idle.
+    let backgrounded = repl.wait_for(limit, || {
+        rig.debug_log()
+            .lines()
+            .find(|l| l.contains("Hooks: Stop") && l.contains("moved to the background"))
+            .map(str::to_string)
+    });
+    let backgrounded =
+        backgrounded.unwrap_or_else(|| panic!("{}", context("the Stop hook did not start")));
+    assert_eq!(rig.standin.main_requests().len(), 1, "{}", context("busy"));
+
+    // Another process writes to alpha; Claude Code wakes the model with it.
+    let sent = rig.c2c(&[
+        "send-message",
+        "--as",
+        "beta",
+        "--to",
+        "alpha",
+        "--body",
+        body,
+    ]);
+    let id = sent["id"].as_i64().expect("id");
+    let woken = repl.wait_for(limit, || {
+        rig.standin
+            .main_requests()
+            .into_iter()
+            .skip(1)
+            .find(|r| r.texts().iter().any(|t| t.contains(body)))
+    });
+    let woken = woken.unwrap_or_else(|| {
+        panic!(
+            "{}\nscreen:\n{}",
+            context("no request after the message carried it"),
+            drawn(&repl.screen())
+        )
+    });
+    let log = rig.debug_log();
+    let exited = log
+        .lines()
+        .find(|l| l.contains("error: status code 2"))
+        .unwrap_or_default()
+        .to_string();
+    repl.stop();
+
+    let reminder = woken
+        .texts()
+        .into_iter()
+        .filter_map(|t| excerpt(&t, body))
+        .next()
+        .unwrap();
+    eprintln!(
+        "rewake: {backgrounded}\nrewake: {exited}\nrewake: woken in {:?} with: ...{reminder}...",
+        started.elapsed()
+    );
+    let receipt = rig.receipt("beta", id, "alpha");
+    assert_eq!(receipt["via"], "hook", "receipt {receipt}");
+    assert_eq!(receipt["status"], "delivered", "receipt {receipt}");
 }

@@ -516,6 +516,17 @@ async fn wait_hook_exits_2_with_the_next_new_message_and_0_at_its_timeout() {
     assert!(idle.stdout.is_empty() && idle.stderr.is_empty());
     assert!(start.elapsed() >= Duration::from_secs(1));
 
+    // Under `claude -p`, which would wait for the hook before exiting, it ends at once.
+    let start = Instant::now();
+    let print_mode = cli(
+        &path,
+        &["hook", "wait", "--timeout-seconds", "20"],
+        &input,
+        &[("CLAUDE_CODE_ENTRYPOINT", "sdk-cli")],
+    );
+    assert_eq!(print_mode.status.code(), Some(0));
+    assert!(start.elapsed() < Duration::from_secs(10));
+
     let sender_path = path.clone();
     let sender = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(300));

@@ -33,6 +33,7 @@ pub const SERVER_ENV: &[&str] = &[
     "C2C_BUSY_TIMEOUT_MS",
     "CLAUDE_PROJECT_DIR",
     "CLAUDE_CODE_SESSION_ID",
+    "CLAUDE_CODE_ENTRYPOINT",
 ];
 
 /// A temporary directory for one test, holding its database; removed when dropped.

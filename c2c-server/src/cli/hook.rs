@@ -33,7 +33,7 @@ pub enum Hook {
     Prompt,
     /// For a Stop hook with "asyncRewake": true: wait for a message that has not reached the
     /// session yet, then exit 2 with it on stderr, which wakes the idle session; exit 0 at the
-    /// timeout.
+    /// timeout, and at once under `claude -p` (which would wait for the hook before exiting).
     Wait {
         /// Give up (exit 0, silently) after this many seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
@@ -96,6 +96,11 @@ fn run_inner(hook: &Hook, db: Option<&Path>, busy_timeout: Duration) -> Result<E
             println!("{out}");
             Ok(ExitCode::SUCCESS)
         }
+        Hook::Wait { .. } if print_mode() => {
+            // `claude -p` waits for its background hooks before it exits: waking an idle
+            // session is for interactive ones, so let the run end.
+            Ok(ExitCode::SUCCESS)
+        }
         Hook::Wait { timeout_seconds } => {
             let deadline = Instant::now() + Duration::from_secs(*timeout_seconds);
             let mut waiter = Wake::new(&path).subscribe().map_err(fail)?;
@@ -110,6 +115,11 @@ fn run_inner(hook: &Hook, db: Option<&Path>, busy_timeout: Duration) -> Result<E
             }
         }
     }
+}
+
+// Whether the hook runs under `claude -p` (print mode), as Claude Code tells its hooks.
+fn print_mode() -> bool {
+    std::env::var("CLAUDE_CODE_ENTRYPOINT").is_ok_and(|e| e == "sdk-cli")
 }
 
 fn read_input() -> Result<HookInput, String> {
