@@ -6,87 +6,23 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use common::raw::Raw;
 use common::{BIN, TempDb};
 use serde_json::{Value, json};
 
-/// A server process driven line by line over raw pipes.
-struct Proc {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    next_id: i64,
-}
-
-impl Proc {
-    fn start(db: &Path, name: &str, envs: &[(&str, &str)]) -> Proc {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--db").arg(db).args(["--name", name]);
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut p = Proc {
-            child,
-            stdin,
-            stdout,
-            next_id: 1,
-        };
-        p.request("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}))
-            .expect("initialize");
-        writeln!(
-            p.stdin,
-            r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
-        )
-        .unwrap();
-        p
+/// A server process registered as `name` on `db`, over raw pipes (it may be killed mid-call).
+fn start(db: &Path, name: &str, envs: &[(&str, &str)]) -> Raw {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--db").arg(db).args(["--name", name]);
+    for (k, v) in envs {
+        cmd.env(k, v);
     }
-
-    /// Sends a request and waits for its reply; `None` if the process died first.
-    fn request(&mut self, method: &str, params: Value) -> Option<Value> {
-        let id = self.next_id;
-        self.next_id += 1;
-        let line =
-            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
-        writeln!(self.stdin, "{line}").ok()?;
-        self.stdin.flush().ok()?;
-        let mut reply = String::new();
-        loop {
-            reply.clear();
-            if self.stdout.read_line(&mut reply).ok()? == 0 {
-                return None;
-            }
-            let value: Value = serde_json::from_str(&reply).ok()?;
-            if value["id"] == id {
-                return Some(value);
-            }
-        }
-    }
-
-    /// Calls a tool: `Some(Ok(result))`, `Some(Err(text))` for a tool error, `None` if dead.
-    fn call(&mut self, tool: &str, args: Value) -> Option<Result<Value, String>> {
-        let reply = self.request("tools/call", json!({"name": tool, "arguments": args}))?;
-        let result = &reply["result"];
-        if result["isError"] == true {
-            return Some(Err(result["content"][0]["text"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()));
-        }
-        Some(Ok(result["structuredContent"].clone()))
-    }
+    Raw::start(cmd)
 }
 
 /// A small deterministic generator, seeded from the clock and printed for reproduction.
@@ -110,7 +46,7 @@ fn sigkill_under_load_loses_and_duplicates_nothing() {
         | 1;
     eprintln!("seed {seed}");
     let db = TempDb::new("sigkill");
-    let mut sink = Proc::start(&db.path(), "sink", &[]);
+    let mut sink = start(&db.path(), "sink", &[]);
     // Every send that returned an id: id -> body.
     let acknowledged: Arc<Mutex<BTreeMap<i64, String>>> = Arc::default();
     let deadline = Instant::now() + Duration::from_secs(4);
@@ -125,8 +61,8 @@ fn sigkill_under_load_loses_and_duplicates_nothing() {
             while Instant::now() < deadline {
                 generation += 1;
                 let name = format!("w{w}");
-                let mut p = Proc::start(&db_path, &name, &[]);
-                let pid = p.child.id();
+                let mut p = start(&db_path, &name, &[]);
+                let pid = p.child().id();
                 // Kill this process at a random moment, from another thread, mid-stream.
                 let delay = Duration::from_millis(rng.next(300));
                 let killer = std::thread::spawn(move || {
@@ -150,7 +86,7 @@ fn sigkill_under_load_loses_and_duplicates_nothing() {
                     n += 1;
                 }
                 killer.join().unwrap();
-                let _ = p.child.wait();
+                let _ = p.child().wait();
                 kills += 1;
             }
             kills
@@ -238,7 +174,7 @@ fn a_database_locked_for_long_fails_clearly_and_changes_nothing() {
         .status
         .success()
     );
-    let mut server = Proc::start(&path, "b", &[("C2C_BUSY_TIMEOUT_MS", "300")]);
+    let mut server = start(&path, "b", &[("C2C_BUSY_TIMEOUT_MS", "300")]);
 
     let holder = rusqlite::Connection::open(&path).unwrap();
     holder.execute_batch("BEGIN EXCLUSIVE").unwrap();

@@ -4,87 +4,44 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::Command;
 use std::time::Duration;
 
+use common::raw::Raw;
 use common::{BIN, TempDb};
 use serde_json::{Value, json};
 
-struct Raw {
-    stdin: ChildStdin,
-    lines: Receiver<String>,
-    child: std::process::Child,
+/// The server under test: registered, with a small body cap so the oversized cases are cheap.
+fn start(db: &TempDb) -> Raw {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--db")
+        .arg(db.path())
+        .args(["--name", "fuzzed", "--max-body-bytes", "100000"]);
+    Raw::start(cmd)
 }
 
-impl Raw {
-    fn start(db: &TempDb) -> Raw {
-        let mut child = Command::new(BIN)
-            .arg("--db")
-            .arg(db.path())
-            .args(["--name", "fuzzed", "--max-body-bytes", "100000"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = channel();
-        let reader = BufReader::new(child.stdout.take().unwrap());
-        std::thread::spawn(move || {
-            for line in reader.lines() {
-                if tx.send(line.unwrap()).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut raw = Raw {
-            stdin: child.stdin.take().unwrap(),
-            lines,
-            child,
-        };
-        raw.send(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
-            .to_string()
-            .as_bytes());
-        raw.next();
-        raw.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
-        raw
-    }
+/// The next line the server writes.
+fn next(s: &Raw) -> Value {
+    s.next(Duration::from_secs(10)).expect("a reply")
+}
 
-    fn send(&mut self, bytes: &[u8]) {
-        self.stdin.write_all(bytes).unwrap();
-        self.stdin.write_all(b"\n").unwrap();
-        self.stdin.flush().unwrap();
-    }
+/// Calls `tool` with request id `id` and returns the whole reply.
+fn call(s: &mut Raw, id: i64, tool: &str, args: Value) -> Value {
+    let line = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                      "params": {"name": tool, "arguments": args}});
+    s.send(line.to_string().as_bytes())
+        .expect("the server reads");
+    next(s)
+}
 
-    fn next(&self) -> Value {
-        let line = self
-            .lines
-            .recv_timeout(Duration::from_secs(10))
-            .expect("a reply");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("reply is not JSON ({e}): {line}"))
-    }
-
-    fn call(&mut self, id: i64, tool: &str, args: Value) -> Value {
-        self.send(
-            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": tool, "arguments": args}})
-            .to_string()
-            .as_bytes(),
-        );
-        self.next()
-    }
-
-    /// A normal call still works.
-    fn healthy(&mut self, after: &str) {
-        let reply = self.call(9999, "heartbeat", json!({}));
-        assert_eq!(reply["id"], 9999, "after {after}: {reply}");
-        assert_eq!(
-            reply["result"]["structuredContent"]["ok"], true,
-            "after {after}: {reply}"
-        );
-    }
+/// A normal call still works.
+fn healthy(s: &mut Raw, after: &str) {
+    let reply = call(s, 9999, "heartbeat", json!({}));
+    assert_eq!(reply["id"], 9999, "after {after}: {reply}");
+    assert_eq!(
+        reply["result"]["structuredContent"]["ok"], true,
+        "after {after}: {reply}"
+    );
 }
 
 /// Expects a JSON-RPC error with `code` whose message contains `needle`.
@@ -109,8 +66,8 @@ fn tool_error(reply: &Value, needle: &str, what: &str) {
 #[test]
 fn every_malformed_line_gets_a_clear_error_and_the_server_keeps_serving() {
     let db = TempDb::new("malformed");
-    let mut s = Raw::start(&db);
-    s.healthy("start-up");
+    let mut s = start(&db);
+    healthy(&mut s, "start-up");
 
     let protocol: Vec<(&str, Vec<u8>, i64, &str)> = vec![
         ("broken JSON", b"{\"jsonrpc\":\"2.0\",\"id\":1,".to_vec(), -32700, "Parse error"),
@@ -129,10 +86,10 @@ fn every_malformed_line_gets_a_clear_error_and_the_server_keeps_serving() {
         ("an unknown tool", br#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"nope"}}"#.to_vec(), -32602, "unknown tool"),
     ];
     for (what, line, code, needle) in protocol {
-        s.send(&line);
-        let reply = s.next();
+        s.send(&line).expect("the server reads");
+        let reply = next(&s);
         rpc_error(&reply, code, needle, what);
-        s.healthy(what);
+        healthy(&mut s, what);
     }
 
     let tools: Vec<(&str, &str, Value, &str)> = vec![
@@ -198,25 +155,27 @@ fn every_malformed_line_gets_a_clear_error_and_the_server_keeps_serving() {
         ),
     ];
     for (n, (what, tool, args, needle)) in tools.into_iter().enumerate() {
-        let reply = s.call(100 + n as i64, tool, args);
+        let reply = call(&mut s, 100 + n as i64, tool, args);
         tool_error(&reply, needle, what);
-        s.healthy(what);
+        healthy(&mut s, what);
     }
 
     // NUL inside a JSON string: refused in a tag (a control character), kept in a body.
-    let tagged = s.call(
+    let tagged = call(
+        &mut s,
         199,
         "send_message",
         json!({"to": "fuzzed", "body": "x", "tag": "t\u{0}"}),
     );
     tool_error(&tagged, "control characters", "NUL in a tag");
-    let sent = s.call(
+    let sent = call(
+        &mut s,
         200,
         "send_message",
         json!({"to": "fuzzed", "body": "a\u{0}b"}),
     );
     assert_eq!(sent["result"]["isError"], false, "{sent}");
-    let inbox = s.call(201, "inbox", json!({}));
+    let inbox = call(&mut s, 201, "inbox", json!({}));
     let messages = &inbox["result"]["structuredContent"]["messages"];
     assert_eq!(
         messages.as_array().unwrap().len(),
@@ -226,7 +185,6 @@ fn every_malformed_line_gets_a_clear_error_and_the_server_keeps_serving() {
     assert_eq!(messages[0]["body"], "a\u{0}b");
 
     // End of input ends the server cleanly.
-    drop(s.stdin);
-    let status = s.child.wait().unwrap();
+    let status = s.finish();
     assert!(status.success(), "{status}");
 }
