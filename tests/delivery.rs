@@ -76,8 +76,7 @@ fn receipts(outbox: &Value, id: i64) -> Vec<Value> {
 #[tokio::test]
 async fn wait_returns_unread_at_once_and_marks_nothing_read() {
     let db = TempDb::new("wait-now");
-    let alpha = Server::named(&db, "alpha").await;
-    let beta = Server::named(&db, "beta").await;
+    let [alpha, beta] = Server::several(&db, ["alpha", "beta"]).await;
     let id = beta.send("alpha", "already here").await;
     let got = alpha.ok("wait_for_message", json!({})).await;
     assert_eq!(ids(&got), [id]);
@@ -212,9 +211,7 @@ async fn progress_keeps_a_long_wait_alive() {
 #[tokio::test]
 async fn replies_must_answer_a_visible_message() {
     let db = TempDb::new("replies");
-    let alpha = Server::named(&db, "alpha").await;
-    let beta = Server::named(&db, "beta").await;
-    let gamma = Server::named(&db, "gamma").await;
+    let [alpha, beta, gamma] = Server::several(&db, ["alpha", "beta", "gamma"]).await;
     let to_beta = alpha.send("beta", "question").await;
     let broadcast = gamma.send("*", "hello all").await;
     let not_seen = gamma.send("beta", "private").await;
@@ -253,9 +250,7 @@ async fn replies_must_answer_a_visible_message() {
 #[tokio::test]
 async fn outbox_receipts_go_queued_delivered_read_per_recipient() {
     let db = TempDb::new("receipts");
-    let alpha = Server::named(&db, "alpha").await;
-    let beta = Server::named(&db, "beta").await;
-    let gamma = Server::named(&db, "gamma").await;
+    let [alpha, beta, gamma] = Server::several(&db, ["alpha", "beta", "gamma"]).await;
     let direct = alpha.send("beta", "direct").await;
     let all = alpha.send("*", "broadcast").await;
     let outbox = alpha.ok("outbox", json!({})).await;

@@ -395,9 +395,7 @@ async fn re_registering_a_name_supersedes_its_holder() {
 #[tokio::test]
 async fn broadcasts_are_read_per_recipient() {
     let db = TempDb::new("broadcast");
-    let a = Server::named(&db, "a").await;
-    let b = Server::named(&db, "b").await;
-    let c = Server::named(&db, "c").await;
+    let [a, b, c] = Server::several(&db, ["a", "b", "c"]).await;
     let id = a
         .ok(
             "send_message",
@@ -466,9 +464,7 @@ async fn broadcasts_are_read_per_recipient() {
 #[tokio::test]
 async fn mark_read_reports_and_leaves_alone_what_it_cannot_mark() {
     let db = TempDb::new("mark-read");
-    let a = Server::named(&db, "a").await;
-    let b = Server::named(&db, "b").await;
-    let c = Server::named(&db, "c").await;
+    let [a, b, c] = Server::several(&db, ["a", "b", "c"]).await;
     let to_b = a.send("b", "for b").await;
     let to_b_2 = a.send("b", "also for b").await;
     let to_c = a.send("c", "for c").await;
@@ -804,9 +800,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
 #[tokio::test]
 async fn prune_deletes_read_messages_and_keeps_unread_ones() {
     let db = TempDb::new("prune");
-    let a = Server::named(&db, "a").await;
-    let b = Server::named(&db, "b").await;
-    let c = Server::named(&db, "c").await;
+    let [a, b, c] = Server::several(&db, ["a", "b", "c"]).await;
     let read = a.send("b", "read").await;
     let unread = a.send("b", "unread").await;
     let bcast = a.send("*", "to all").await;
@@ -1092,8 +1086,7 @@ async fn a_new_database_is_private() {
 #[tokio::test]
 async fn inbox_limits_pick_the_oldest_unread_and_the_latest_of_all() {
     let db = TempDb::new("inbox-limit");
-    let a = Server::named(&db, "a").await;
-    let b = Server::named(&db, "b").await;
+    let [a, b] = Server::several(&db, ["a", "b"]).await;
     let mut sent = Vec::new();
     for n in 0..6 {
         let tag = if n % 2 == 0 { "even" } else { "odd" };
@@ -1144,8 +1137,7 @@ async fn inbox_limits_pick_the_oldest_unread_and_the_latest_of_all() {
 #[tokio::test]
 async fn bodies_round_trip_exactly() {
     let db = TempDb::new("round-trip");
-    let a = Server::named(&db, "a").await;
-    let b = Server::named(&db, "b").await;
+    let [a, b] = Server::several(&db, ["a", "b"]).await;
     let texts = [
         "plain",
         "line one\nline two\r\n\ttabbed",

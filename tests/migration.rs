@@ -326,10 +326,7 @@ async fn a_python_database_is_migrated_with_nothing_lost() {
     );
 
     // Each recipient sees its messages, with Python-era reads kept per reader.
-    let local = Server::named(&db, "local").await;
-    let online = Server::named(&db, "online").await;
-    let ci = Server::named(&db, "ci").await;
-    let x = Server::named(&db, "x-stale-y").await;
+    let [local, online, ci, x] = Server::several(&db, ["local", "online", "ci", "x-stale-y"]).await;
 
     let local_unread = local.unread().await;
     assert_eq!(

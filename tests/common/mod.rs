@@ -240,6 +240,17 @@ impl Server {
         server
     }
 
+    /// Starts one server on `db` per name, each registered under its name, in order.
+    pub async fn several<const N: usize>(db: &TempDb, names: [&str; N]) -> [Server; N] {
+        let mut servers = Vec::with_capacity(N);
+        for name in names {
+            servers.push(Server::named(db, name).await);
+        }
+        servers
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("one server per name"))
+    }
+
     /// Registers as `name`; returns the new session id.
     pub async fn register(&self, name: &str) -> String {
         let r = self.ok("register_session", json!({ "name": name })).await;
