@@ -102,24 +102,26 @@ fn command() -> clap::Command {
             clap::Command::new("serve")
                 .about("Serve MCP over stdio (what running without a subcommand does)"),
         )
-        .subcommand(tail::TailArgs::augment_args(
-            clap::Command::new("tail").about(
+        // The `about` comes after `augment_*`, which would put the options struct's own doc
+        // comment in its place.
+        .subcommand(
+            tail::TailArgs::augment_args(clap::Command::new("tail")).about(
                 "Follow the bus: print each message as it is sent, until interrupted (reads only)",
             ),
-        ))
-        .subcommand(SessionsArgs::augment_args(
-            clap::Command::new("sessions")
+        )
+        .subcommand(
+            SessionsArgs::augment_args(clap::Command::new("sessions"))
                 .about("Show live sessions, how long since each was seen, and their unread counts"),
-        ))
-        .subcommand(hook::Hook::augment_subcommands(
-            clap::Command::new("hook")
-                .about("Commands for Claude Code hooks: hand unread messages to the session")
+        )
+        .subcommand(
+            hook::Hook::augment_subcommands(clap::Command::new("hook"))
+                .about("Commands for Claude Code hooks: hand the session's unread messages to Claude Code")
                 .subcommand_required(true),
-        ))
-        .subcommand(GenSpecArgs::augment_args(
-            clap::Command::new("gen-spec")
+        )
+        .subcommand(
+            GenSpecArgs::augment_args(clap::Command::new("gen-spec"))
                 .about("Write spec/tools.md, spec/tools.json and spec/schema.sql from the code"),
-        ))
+        )
         .subcommands(tools.iter().map(tool_cmd::command))
 }
 
@@ -303,5 +305,20 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         super::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_has_its_own_one_line_summary() {
+        let cmd = super::command();
+        for sub in cmd.get_subcommands() {
+            let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+            assert!(!about.is_empty(), "{}", sub.get_name());
+            assert!(
+                !about.starts_with("The options of"),
+                "{}: {about}",
+                sub.get_name()
+            );
+            assert!(!about.ends_with("(e.g"), "{}: {about}", sub.get_name());
+        }
     }
 }

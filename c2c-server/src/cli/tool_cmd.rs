@@ -26,13 +26,17 @@ fn negate_id(arg: &ArgDef) -> String {
     format!("{}--negated", arg.name)
 }
 
+/// The first sentence of `text`: up to a full stop followed by a space and a capital letter
+/// (so that "e.g. \"local\"" does not end it).
+fn first_sentence(text: &str) -> &str {
+    text.match_indices(". ")
+        .find(|(at, _)| text[at + 2..].starts_with(|c: char| c.is_uppercase()))
+        .map_or(text, |(at, _)| &text[..at])
+}
+
 /// The clap subcommand for `tool`.
 pub fn command(tool: &'static ToolDef) -> Command {
-    let summary = tool
-        .description
-        .split(". ")
-        .next()
-        .unwrap_or(tool.description);
+    let summary = first_sentence(tool.description);
     let mut cmd = Command::new(command_name(tool))
         .about(summary.trim_end_matches('.').to_string())
         .long_about(tool.description)
