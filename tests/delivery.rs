@@ -543,3 +543,28 @@ async fn wait_hook_exits_2_with_the_next_new_message_and_0_at_its_timeout() {
     );
     assert!(!text.contains("old news") && !text.contains(&format!("[id {old}]")));
 }
+
+#[tokio::test]
+async fn channel_push_starts_when_the_model_registers() {
+    let db = TempDb::new("channel-register");
+    let early = send_from_cli(&db.path(), "beta", "alpha", "queued for alpha", &[]);
+    let server = Server::start_with(&db, &["--channel"], &[]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        server.notifications(CHANNEL).is_empty(),
+        "nobody to push to yet"
+    );
+    server.register("alpha").await;
+    let late = send_from_cli(&db.path(), "beta", "alpha", "after registering", &[]);
+    let got = server.wait_for_notifications(CHANNEL, 2).await;
+    let pushed: Vec<Value> = got
+        .iter()
+        .map(|e| e["meta"]["message_id"].clone())
+        .collect();
+    assert_eq!(pushed, [json!(early.to_string()), json!(late.to_string())]);
+    // Superseded by another session of the name: pushes stop.
+    let _other = Server::named(&db, "alpha").await;
+    send_from_cli(&db.path(), "beta", "alpha", "for the new holder", &[]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(server.notifications(CHANNEL).len(), 2);
+}
