@@ -42,7 +42,7 @@ CREATE TABLE sessions (
         started_at   TEXT NOT NULL,
         last_seen_at TEXT NOT NULL,
         metadata     TEXT
-    , superseded_at TEXT, superseded_by TEXT, claude_session_id TEXT);
+    , superseded_at TEXT, superseded_by TEXT, claude_session_id TEXT, hook_waiter TEXT);
 
 CREATE TABLE state (
         key         TEXT PRIMARY KEY,

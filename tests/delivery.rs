@@ -568,3 +568,38 @@ async fn channel_push_starts_when_the_model_registers() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(server.notifications(CHANNEL).len(), 2);
 }
+
+#[tokio::test]
+async fn a_newer_wait_hook_takes_over_from_the_one_before() {
+    let db = TempDb::new("hook-takeover");
+    let _alpha = Server::start_with(
+        &db,
+        &["--name", "alpha"],
+        &[("CLAUDE_CODE_SESSION_ID", "cc-alpha")],
+    )
+    .await;
+    let path = db.path();
+    let input = hook_input("cc-alpha", "/x");
+    let spawn_waiter = |path: std::path::PathBuf, input: String| {
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            let out = cli(
+                &path,
+                &["hook", "wait", "--timeout-seconds", "30"],
+                &input,
+                &[],
+            );
+            (out, start.elapsed())
+        })
+    };
+    let first = spawn_waiter(path.clone(), input.clone());
+    std::thread::sleep(Duration::from_millis(500));
+    let second = spawn_waiter(path.clone(), input.clone());
+    let (out, took) = first.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "the older waiter gives way");
+    assert!(out.stderr.is_empty() && took < Duration::from_secs(20));
+    let id = send_from_cli(&path, "beta", "alpha", "for the newest waiter", &[]);
+    let (out, _) = second.join().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("[id {id}]")));
+}

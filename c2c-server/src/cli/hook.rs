@@ -87,7 +87,7 @@ fn run_inner(hook: &Hook, db: Option<&Path>, busy_timeout: Duration) -> Result<E
             let event = input
                 .hook_event_name
                 .unwrap_or_else(|| "UserPromptSubmit".into());
-            let Some(text) = claim(&mut conn, &session, false).map_err(fail)? else {
+            let Claim::Messages(text) = claim(&mut conn, &session, None).map_err(fail)? else {
                 return Ok(ExitCode::SUCCESS);
             };
             let out = json!({
@@ -104,10 +104,18 @@ fn run_inner(hook: &Hook, db: Option<&Path>, busy_timeout: Duration) -> Result<E
         Hook::Wait { timeout_seconds } => {
             let deadline = Instant::now() + Duration::from_secs(*timeout_seconds);
             let mut waiter = Wake::new(&path).subscribe().map_err(fail)?;
+            // A turn that ends starts a new waiter: the one before it gives way, so waiters do
+            // not pile up over a long session.
+            let me = store::new_id(&conn).map_err(fail)?;
+            sessions::set_hook_waiter(&conn, &session.session_id, &me).map_err(fail)?;
             loop {
-                if let Some(text) = claim(&mut conn, &session, true).map_err(fail)? {
-                    eprint!("{text}");
-                    return Ok(ExitCode::from(2));
+                match claim(&mut conn, &session, Some(&me)).map_err(fail)? {
+                    Claim::Messages(text) => {
+                        eprint!("{text}");
+                        return Ok(ExitCode::from(2));
+                    }
+                    Claim::GiveWay => return Ok(ExitCode::SUCCESS),
+                    Claim::Nothing => {}
                 }
                 if !waiter.wait_until(deadline) {
                     return Ok(ExitCode::SUCCESS);
@@ -134,32 +142,47 @@ fn read_input() -> Result<HookInput, String> {
     serde_json::from_str(&raw).map_err(|e| format!("the hook input on stdin is not JSON: {e}"))
 }
 
-// Takes the session's unread messages (only those no path delivered yet, with `new_only`),
-// renders what fits and records those as delivered by a hook, in one transaction, so that two
-// hooks never hand out the same new message twice.
+/// What a hook found to hand over.
+enum Claim {
+    /// The text of the messages handed over.
+    Messages(String),
+    /// Nothing to hand over now.
+    Nothing,
+    /// A newer `hook wait` of the session took over (or the session lost its name).
+    GiveWay,
+}
+
+// Takes the session's unread messages (for the `hook wait` `waiter`, only those no path
+// delivered yet), renders what fits and records those as delivered by a hook, in one
+// transaction, so that two hooks never hand out the same new message twice.
 fn claim(
     conn: &mut Connection,
     session: &Session,
-    new_only: bool,
-) -> rusqlite::Result<Option<String>> {
+    waiter: Option<&str>,
+) -> rusqlite::Result<Claim> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if let Some(me) = waiter
+        && !sessions::is_hook_waiter(&tx, &session.session_id, me)?
+    {
+        return Ok(Claim::GiveWay);
+    }
     let filter = Filter {
-        undelivered: new_only,
+        undelivered: waiter.is_some(),
         ..Filter::default()
     };
     let unread = messages::inbox(&tx, &session.name, true, MAX_INBOX_LIMIT, &filter)?;
     if unread.is_empty() {
-        return Ok(None);
+        return Ok(Claim::Nothing);
     }
     let (text, shown) = render(&session.name, &unread, MAX_CONTEXT_CHARS);
-    if new_only && shown.is_empty() {
+    if waiter.is_some() && shown.is_empty() {
         // Only messages too long for a hook are new: waking the session for a mere count of
         // them would wake it again at every stop. The prompt hook counts them; inbox reads them.
-        return Ok(None);
+        return Ok(Claim::Nothing);
     }
     messages::deliver(&tx, &session.name, &shown, Via::Hook)?;
     tx.commit()?;
-    Ok(Some(text))
+    Ok(Claim::Messages(text))
 }
 
 /// The text handed to the model for `unread` (messages to `name`), at most `cap` characters:

@@ -97,6 +97,8 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (message_id, recipient)
     ) WITHOUT ROWID;
     ALTER TABLE sessions ADD COLUMN claude_session_id TEXT;
+    -- The one `hook wait` process that may wake this session; an older one gives way.
+    ALTER TABLE sessions ADD COLUMN hook_waiter TEXT;
     CREATE INDEX sessions_claude ON sessions(claude_session_id)
         WHERE claude_session_id IS NOT NULL;",
 ];

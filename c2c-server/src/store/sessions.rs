@@ -190,6 +190,23 @@ pub fn bound(
     .optional()
 }
 
+/// Makes `waiter` the one `hook wait` of `session_id`, replacing any earlier one.
+pub fn set_hook_waiter(db: &Connection, session_id: &str, waiter: &str) -> rusqlite::Result<()> {
+    db.prepare_cached("UPDATE sessions SET hook_waiter = ?1 WHERE session_id = ?2")?
+        .execute(params![waiter, session_id])?;
+    Ok(())
+}
+
+/// Whether `waiter` is still the `hook wait` of `session_id`, and the session still holds its
+/// name.
+pub fn is_hook_waiter(db: &Connection, session_id: &str, waiter: &str) -> rusqlite::Result<bool> {
+    db.prepare_cached(
+        "SELECT 1 FROM sessions
+          WHERE session_id = ?1 AND hook_waiter = ?2 AND superseded_at IS NULL",
+    )?
+    .exists(params![session_id, waiter])
+}
+
 /// A live session with its count of unread messages, for people looking at the bus.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Overview {
