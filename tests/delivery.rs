@@ -371,6 +371,16 @@ async fn without_channel_nothing_is_pushed_or_declared() {
     );
 }
 
+/// The server of Claude Code session `cc-alpha`, registered as "alpha".
+async fn alpha_of_claude_session(db: &TempDb) -> Server {
+    Server::start_with(
+        db,
+        &["--name", "alpha"],
+        &[("CLAUDE_CODE_SESSION_ID", "cc-alpha")],
+    )
+    .await
+}
+
 fn hook_input(session: &str, cwd: &str) -> String {
     json!({ "session_id": session, "cwd": cwd, "hook_event_name": "UserPromptSubmit" }).to_string()
 }
@@ -488,12 +498,7 @@ fn hooks_never_block_the_prompt_on_a_broken_database() {
 #[tokio::test]
 async fn wait_hook_exits_2_with_the_next_new_message_and_0_at_its_timeout() {
     let db = TempDb::new("hook-wait");
-    let _alpha = Server::start_with(
-        &db,
-        &["--name", "alpha"],
-        &[("CLAUDE_CODE_SESSION_ID", "cc-alpha")],
-    )
-    .await;
+    let _alpha = alpha_of_claude_session(&db).await;
     let path = db.path();
     let input = hook_input("cc-alpha", "/x");
     // A message already handed over (here by inbox) does not wake the session again.
@@ -572,12 +577,7 @@ async fn channel_push_starts_when_the_model_registers() {
 #[tokio::test]
 async fn a_newer_wait_hook_takes_over_from_the_one_before() {
     let db = TempDb::new("hook-takeover");
-    let _alpha = Server::start_with(
-        &db,
-        &["--name", "alpha"],
-        &[("CLAUDE_CODE_SESSION_ID", "cc-alpha")],
-    )
-    .await;
+    let _alpha = alpha_of_claude_session(&db).await;
     let path = db.path();
     let input = hook_input("cc-alpha", "/x");
     let spawn_waiter = |path: std::path::PathBuf, input: String| {

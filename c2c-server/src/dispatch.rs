@@ -75,11 +75,6 @@ impl Pending {
             deadline: None,
         }
     }
-
-    /// When the call's wait ends, once its first step asked to wait.
-    pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
-    }
 }
 
 impl Dispatcher {
@@ -202,10 +197,10 @@ impl Dispatcher {
 
     /// Runs `tool` with `args` once, in one transaction; a database failure names the file.
     pub fn run_step(&self, tool: &ToolDef, args: JsonObject) -> Step {
-        let (result, retry) = self.run_in_transaction(tool, args);
+        let step = self.run_in_transaction(tool, args);
         Step {
-            result: result.map_err(|e| self.placed(e)),
-            retry,
+            result: step.result.map_err(|e| self.placed(e)),
+            ..step
         }
     }
 
@@ -254,15 +249,15 @@ impl Dispatcher {
         }
     }
 
-    fn run_in_transaction(
-        &self,
-        tool: &ToolDef,
-        args: JsonObject,
-    ) -> (Result<Value, ToolError>, Option<Duration>) {
+    fn run_in_transaction(&self, tool: &ToolDef, args: JsonObject) -> Step {
+        let failed = |e: ToolError| Step {
+            result: Err(e),
+            retry: None,
+        };
         let mut conn = lock(&self.conn);
         let session = self.session();
         if tool.needs_session && session.is_none() {
-            return (Err(ToolError::NotRegistered), None);
+            return failed(ToolError::NotRegistered);
         }
         // A visitor borrows a session's name; the session's own heartbeat is not its to give.
         let acting = tool.heartbeat && !self.visitor;
@@ -279,7 +274,7 @@ impl Dispatcher {
         };
         let tx = match conn.transaction_with_behavior(behavior) {
             Ok(tx) => tx,
-            Err(e) => return (Err(e.into()), None),
+            Err(e) => return failed(e.into()),
         };
         let standing = match &session_id {
             Some(id) if beat_due => sessions::heartbeat(&tx, id, &clock::now()),
@@ -288,7 +283,7 @@ impl Dispatcher {
         };
         let standing = match standing {
             Ok(standing) => standing,
-            Err(e) => return (Err(e.into()), None),
+            Err(e) => return failed(e.into()),
         };
         let superseded = standing == Standing::Superseded;
         let call = Call::new(&tx, Client::new(self.config.clone(), session, superseded));
@@ -299,7 +294,7 @@ impl Dispatcher {
         match result {
             Ok(value) => {
                 if let Err(e) = tx.commit() {
-                    return (Err(e.into()), None);
+                    return failed(e.into());
                 }
                 if beat_due {
                     *lock(&self.last_beat) = Some(Instant::now());
@@ -309,10 +304,13 @@ impl Dispatcher {
                     *lock(&self.session) = Some(session);
                     *lock(&self.last_beat) = Some(Instant::now());
                 }
-                (Ok(value), retry)
+                Step {
+                    result: Ok(value),
+                    retry,
+                }
             }
             // Dropping the transaction rolls it back: a failed call changes nothing.
-            Err(e) => (Err(e), None),
+            Err(e) => failed(e),
         }
     }
 }

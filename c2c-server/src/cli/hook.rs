@@ -62,6 +62,11 @@ pub fn run(hook: &Hook, db: Option<&Path>, busy_timeout: Duration) -> ExitCode {
 }
 
 fn run_inner(hook: &Hook, db: Option<&Path>, busy_timeout: Duration) -> Result<ExitCode, String> {
+    if matches!(hook, Hook::Wait { .. }) && print_mode() {
+        // `claude -p` waits for its background hooks before it exits: waking an idle session
+        // is for interactive ones, so let the run end, without so much as opening the file.
+        return Ok(ExitCode::SUCCESS);
+    }
     let input = read_input()?;
     let path: PathBuf = match db {
         Some(path) => path.to_path_buf(),
@@ -94,11 +99,6 @@ fn run_inner(hook: &Hook, db: Option<&Path>, busy_timeout: Duration) -> Result<E
                 "hookSpecificOutput": { "hookEventName": event, "additionalContext": text }
             });
             println!("{out}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Hook::Wait { .. } if print_mode() => {
-            // `claude -p` waits for its background hooks before it exits: waking an idle
-            // session is for interactive ones, so let the run end.
             Ok(ExitCode::SUCCESS)
         }
         Hook::Wait { timeout_seconds } => {

@@ -296,11 +296,9 @@ pub fn outbox(
         let mut receipts: Vec<Receipt> = deliveries
             .query_map([m.id], |r| {
                 Ok(Receipt {
-                    name: r.get(0)?,
-                    status: Status::Delivered,
                     delivered_at: r.get(1)?,
                     via: r.get(2)?,
-                    read_at: None,
+                    ..Receipt::queued(r.get(0)?)
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -315,35 +313,42 @@ pub fn outbox(
                 .collect()
         };
         for (name, at) in read {
-            match receipts.iter_mut().find(|r| r.name == name) {
-                Some(r) => r.read_at = Some(at),
-                None => receipts.push(Receipt {
-                    name,
-                    status: Status::Read,
-                    delivered_at: None,
-                    via: None,
-                    read_at: Some(at),
-                }),
-            }
+            let i = match receipts.iter().position(|r| r.name == name) {
+                Some(i) => i,
+                None => {
+                    receipts.push(Receipt::queued(name));
+                    receipts.len() - 1
+                }
+            };
+            receipts[i].read_at = Some(at);
         }
         if m.to_name != BROADCAST && receipts.is_empty() {
-            receipts.push(Receipt {
-                name: m.to_name.clone(),
-                status: Status::Queued,
-                delivered_at: None,
-                via: None,
-                read_at: None,
-            });
+            receipts.push(Receipt::queued(m.to_name.clone()));
         }
         for r in &mut receipts {
-            if r.read_at.is_some() {
-                r.status = Status::Read;
-            }
+            r.status = match (&r.read_at, &r.delivered_at) {
+                (Some(_), _) => Status::Read,
+                (None, Some(_)) => Status::Delivered,
+                (None, None) => Status::Queued,
+            };
         }
         m.recipients = receipts;
         out.push(m);
     }
     Ok(out)
+}
+
+impl Receipt {
+    // A receipt for `name` with nothing recorded yet; the status follows from the fields.
+    fn queued(name: String) -> Self {
+        Receipt {
+            name,
+            status: Status::Queued,
+            delivered_at: None,
+            via: None,
+            read_at: None,
+        }
+    }
 }
 
 // Cuts a body to PREVIEW_CHARS characters, marking the cut.
