@@ -34,14 +34,20 @@ fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).unwrap()
 }
 
-/// Runs a command that must succeed with `--json` and returns its JSON.
+/// Runs a command that must succeed with `--json` and returns its JSON; a tool's output is
+/// checked against the tool's outputSchema.
 fn json(db: &TempDb, args: &[&str]) -> Value {
     let mut args = args.to_vec();
     args.push("--json");
     let out = run(db, &args);
     assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    serde_json::from_str(&stdout(&out))
-        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)))
+    let value = serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)));
+    let tool = args[0].replace('-', "_");
+    if common::schema::is_tool(&tool) {
+        common::schema::check(&tool, &value);
+    }
+    value
 }
 
 #[test]

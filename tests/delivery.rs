@@ -174,8 +174,13 @@ async fn a_cancelled_wait_stops_waiting() {
         r[0]["status"], "queued",
         "a cancelled wait must not deliver: {r:?}"
     );
-    // The server is still at work.
+    // The server is still at work, and took the cancellation as routine: no warning.
     assert_eq!(alpha.unread_ids().await, [id]);
+    assert!(
+        !alpha.stderr().contains("WARN"),
+        "a cancellation logged a warning: {}",
+        alpha.stderr()
+    );
 }
 
 #[tokio::test]

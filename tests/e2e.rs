@@ -16,14 +16,14 @@ use serde_json::{Value, json};
 /// The exact `tools/list` payload, as checked in.
 const SPEC_TOOLS_JSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/tools.json");
 
-/// The fields of a message, as inbox shows it.
-const MESSAGE_FIELDS: [&str; 8] = [
+/// The fields of an unread, tagged message, as inbox shows it (a field with nothing to say,
+/// such as `read_at` while unread, is left out rather than sent as null).
+const MESSAGE_FIELDS: [&str; 7] = [
     "body",
     "created_at",
     "from_name",
     "from_session",
     "id",
-    "read_at",
     "tag",
     "to_name",
 ];
@@ -161,7 +161,7 @@ async fn two_sessions_hand_work_to_each_other() {
     assert_eq!(m["body"], "ran the etl, last_run_id=abc123");
     assert_eq!(m["tag"], "status");
     assert!(is_timestamp(&m["created_at"]), "{}", m["created_at"]);
-    assert_eq!(m["read_at"], Value::Null);
+    assert!(m.get("read_at").is_none(), "{m}");
 
     // Reading does not mark read: it is still there.
     assert_eq!(b.unread_ids().await, vec![id]);
@@ -432,7 +432,7 @@ async fn broadcasts_are_read_per_recipient() {
     let b_all = b.all_messages().await;
     assert!(is_timestamp(&b_all[0]["read_at"]), "{b_all:?}");
     let c_all = c.all_messages().await;
-    assert_eq!(c_all[0]["read_at"], Value::Null);
+    assert!(c_all[0].get("read_at").is_none(), "{c_all:?}");
     // A second ack by B is reported, not counted.
     assert_eq!(
         b.ok("mark_read", json!({"message_ids": [id]})).await,
@@ -1155,4 +1155,54 @@ async fn bodies_round_trip_exactly() {
     assert_eq!(bodies(&got), texts);
     a.stop().await;
     b.stop().await;
+}
+
+#[test]
+fn result_checks_catch_a_schema_and_its_data_drifting_apart() {
+    use common::schema::violations;
+    // What the tools send passes: a field left out when empty is not required ...
+    assert!(violations("mark_read", &json!({"marked": 2})).is_empty());
+    assert!(violations("send_message", &json!({"id": 1, "to": "b"})).is_empty());
+    // ... and anything the schema does not describe fails, as it would in a client.
+    assert!(!violations("mark_read", &json!({"marked": "2"})).is_empty());
+    assert!(!violations("mark_read", &json!({})).is_empty());
+    assert!(!violations("send_message", &json!({"id": 1, "to": "b", "tag": null})).is_empty());
+    assert!(!violations("inbox", &json!({"messages": [{"id": 1}]})).is_empty());
+    let problems = violations(
+        "outbox",
+        &json!({"messages": [{"id": 1, "to_name": "b",
+        "created_at": "t", "preview": "p", "recipients": [{"name": "b", "status": "lost"}]}]}),
+    );
+    assert!(!problems.is_empty(), "an unknown receipt status passed");
+}
+
+#[tokio::test]
+async fn client_control_arguments_are_ignored_and_typos_refused() {
+    let db = TempDb::new("control-args");
+    let [a, b] = Server::several(&db, ["a", "b"]).await;
+    // Gemini CLI adds wait_for_previous to every call.
+    let sent = a
+        .ok(
+            "send_message",
+            json!({"to": "b", "body": "hi", "wait_for_previous": true}),
+        )
+        .await;
+    let got = b
+        .ok(
+            "wait_for_message",
+            json!({"timeout_seconds": 5, "wait_for_previous": false}),
+        )
+        .await;
+    assert_eq!(ids(&got), [sent["id"].as_i64().unwrap()]);
+    b.ok("heartbeat", json!({"wait_for_previous": true})).await;
+    // A misspelt argument is still refused, naming the valid ones.
+    b.err(
+        "inbox",
+        json!({"unread_onyl": false}),
+        &["unknown argument `unread_onyl`", "`unread_only`"],
+    )
+    .await;
+    for s in [a, b] {
+        s.stop().await;
+    }
 }

@@ -188,3 +188,41 @@ fn every_malformed_line_gets_a_clear_error_and_the_server_keeps_serving() {
     let status = s.finish();
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn a_request_before_initialize_is_told_to_initialize_first() {
+    let db = TempDb::new("before-init");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--db").arg(db.path()).args(["--name", "early"]);
+    let mut s = Raw::spawn(cmd);
+    for (id, method) in [(1, "tools/list"), (2, "tools/call")] {
+        let line = json!({"jsonrpc": "2.0", "id": id, "method": method,
+                          "params": {"name": "inbox", "arguments": {}}});
+        s.send(line.to_string().as_bytes())
+            .expect("the server reads");
+        let reply = next(&s);
+        assert_eq!(reply["id"], id, "{reply}");
+        rpc_error(
+            &reply,
+            -32600,
+            &format!(
+                "`{method}` came before `initialize`: an MCP client must first send initialize"
+            ),
+            method,
+        );
+    }
+    // A ping is allowed before the handshake, and the handshake still works afterwards.
+    let pong = s.request("ping", json!({})).expect("a reply to ping");
+    assert_eq!(pong["result"], json!({}), "{pong}");
+    let init = s
+        .request(
+            "initialize",
+            json!({"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "t", "version": "1"}}),
+        )
+        .expect("initialize");
+    assert_eq!(init["result"]["serverInfo"]["name"], "claude-c2c", "{init}");
+    s.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .expect("initialized");
+    healthy(&mut s, "a request before initialize");
+}

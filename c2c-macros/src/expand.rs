@@ -193,7 +193,7 @@ fn companion(tool: &Tool) -> TokenStream {
             #registry::schema_for::<__C2cArgs>()
         }
         fn #output_fn() -> #registry::JsonObject {
-            #registry::schema_for::<#output_ok>()
+            #registry::output_schema_for::<#output_ok>()
         }
         #(#defaults)*
         fn #call_fn(

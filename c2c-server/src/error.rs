@@ -44,6 +44,9 @@ pub enum ToolError {
         /// What SQLite said.
         source: rusqlite::Error,
     },
+    /// The client cancelled the call (`notifications/cancelled`) before it answered; nothing
+    /// is sent back for it.
+    Cancelled,
     /// A bug: something that should not happen did.
     Internal(String),
 }
@@ -96,6 +99,7 @@ impl fmt::Display for ToolError {
                 store_message(f, source)?;
                 write!(f, " [database: {}]", path.display())
             }
+            ToolError::Cancelled => f.write_str("the client cancelled this call"),
             ToolError::Internal(message) => write!(
                 f,
                 "internal error (a bug in claude-c2c, nothing was changed): {message}"

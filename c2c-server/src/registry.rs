@@ -190,13 +190,20 @@ impl<T: Serialize + JsonSchema, E: Into<ToolError>> ToolOutput for Result<T, E> 
     }
 }
 
-/// Fails with a message naming the valid arguments when `args` holds any other key.
+/// Arguments that MCP clients add to every tool call for their own bookkeeping, not for the
+/// tool: accepted and ignored (Gemini CLI adds `wait_for_previous` to every tool's parameters
+/// and passes it on). Any other unknown argument is refused, so that a model's typo never
+/// silently falls back to a default.
+pub const CLIENT_CONTROL_ARGS: &[&str] = &["wait_for_previous"];
+
+/// Fails with a message naming the valid arguments when `args` holds any other key (besides
+/// the [`CLIENT_CONTROL_ARGS`]).
 #[doc(hidden)]
 pub fn reject_unknown(args: &JsonObject, valid: &[&str]) -> Result<(), ToolError> {
     let unknown: Vec<&str> = args
         .keys()
         .map(String::as_str)
-        .filter(|k| !valid.contains(k))
+        .filter(|k| !valid.contains(k) && !CLIENT_CONTROL_ARGS.contains(k))
         .collect();
     if unknown.is_empty() {
         return Ok(());
@@ -253,15 +260,31 @@ pub fn into_json<R: ToolOutput>(result: R) -> Result<Value, ToolError> {
     serde_json::to_value(value).map_err(|e| ToolError::Internal(e.to_string()))
 }
 
-/// The JSON Schema of `T`, as a compact object without `$schema`, `title` or `format`.
+/// The input JSON Schema of `T` (what a client may send), compact and portable: see
+/// [`portable`].
 #[doc(hidden)]
 pub fn schema_for<T: JsonSchema>() -> JsonObject {
+    schema_with::<T>(schemars::generate::Contract::Deserialize)
+}
+
+/// The output JSON Schema of `T` (what the tool sends): a field that serde skips when empty
+/// (`skip_serializing_if`) is not required, so the schema describes exactly what is sent.
+#[doc(hidden)]
+pub fn output_schema_for<T: JsonSchema>() -> JsonObject {
+    schema_with::<T>(schemars::generate::Contract::Serialize)
+}
+
+fn schema_with<T: JsonSchema>(contract: schemars::generate::Contract) -> JsonObject {
     let generator = schemars::generate::SchemaSettings::draft2020_12()
-        .with(|s| s.meta_schema = None)
+        .with(|s| {
+            s.meta_schema = None;
+            s.contract = contract;
+        })
         .into_generator();
     let schema = generator.into_root_schema_for::<T>();
     let mut value = schema.to_value();
     strip_noise(&mut value);
+    portable(&mut value);
     match value {
         Value::Object(mut object) => {
             // The root's title and doc comment name Rust types; the tool already has a name.
@@ -277,7 +300,7 @@ pub fn schema_for<T: JsonSchema>() -> JsonObject {
     }
 }
 
-// `format` (uint32, int64) adds tokens the model does not need. Walks only the places that
+// `format` (uint32, int64) and `additionalProperties: true` add tokens the model does not need. Walks only the places that
 // hold subschemas, so a property that is itself called "format" stays.
 fn strip_noise(schema: &mut Value) {
     let Value::Object(object) = schema else {
@@ -285,6 +308,10 @@ fn strip_noise(schema: &mut Value) {
     };
     if matches!(object.get("format"), Some(Value::String(_))) {
         object.remove("format");
+    }
+    // `additionalProperties: true` is what a schema without it means already.
+    if object.get("additionalProperties") == Some(&Value::Bool(true)) {
+        object.remove("additionalProperties");
     }
     for (key, child) in object.iter_mut() {
         match (key.as_str(), child) {
@@ -297,6 +324,62 @@ fn strip_noise(schema: &mut Value) {
             ("items" | "additionalProperties" | "not", child) => strip_noise(child),
             _ => {}
         }
+    }
+}
+
+/// The JSON types a value of unknown shape may have, each as its own `anyOf` branch.
+const ANY_JSON: [&str; 6] = ["object", "array", "string", "number", "boolean", "null"];
+
+// Schema keywords that constrain a value; a property with none of them accepts anything.
+const CONSTRAINTS: &[&str] = &[
+    "type", "$ref", "anyOf", "oneOf", "allOf", "const", "enum", "not",
+];
+
+// Many clients read `type` as one string (Gemini's function declarations, OpenAPI 3.0):
+// - an optional value is written as its plain type, left out of `required`, instead of
+//   `["string", "null"]` (the argument decoder still takes an explicit null; tool results
+//   leave such fields out rather than send null);
+// - a property that says nothing of its type (any JSON value) lists the JSON types as `anyOf`
+//   branches, each with one `type`.
+fn portable(schema: &mut Value) {
+    let Value::Object(object) = schema else {
+        return;
+    };
+    if let Some(Value::Array(types)) = object.get("type") {
+        let named: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+        match named.as_slice() {
+            [one] => {
+                object.insert("type".into(), one.clone());
+            }
+            _ => {
+                object.remove("type");
+                let branches = named.into_iter().map(|t| serde_json::json!({ "type": t }));
+                object.insert("anyOf".into(), Value::Array(branches.collect()));
+            }
+        }
+    }
+    for (key, child) in object.iter_mut() {
+        match (key.as_str(), child) {
+            ("properties", Value::Object(map)) => map.values_mut().for_each(|property| {
+                any_json_if_untyped(property);
+                portable(property);
+            }),
+            ("$defs" | "definitions", Value::Object(map)) => map.values_mut().for_each(portable),
+            ("anyOf" | "oneOf" | "allOf" | "prefixItems", Value::Array(list)) => {
+                list.iter_mut().for_each(portable)
+            }
+            ("items" | "additionalProperties" | "not", child) => portable(child),
+            _ => {}
+        }
+    }
+}
+
+fn any_json_if_untyped(property: &mut Value) {
+    if let Value::Object(object) = property
+        && !CONSTRAINTS.iter().any(|k| object.contains_key(*k))
+    {
+        let branches = ANY_JSON.map(|t| serde_json::json!({ "type": t }));
+        object.insert("anyOf".into(), Value::Array(branches.to_vec()));
     }
 }
 
@@ -353,6 +436,8 @@ mod tests {
             "properties": {
                 "format": {"type": "string"},
                 "n": {"type": "integer", "format": "uint32"},
+                "free": {"type": "object", "additionalProperties": true},
+                "closed": {"type": "object", "additionalProperties": false},
                 "list": {"type": "array", "items": {"type": "integer", "format": "int64"}}
             },
             "$defs": {"X": {"anyOf": [{"type": "number", "format": "double"}]}}
@@ -365,6 +450,8 @@ mod tests {
                 "properties": {
                     "format": {"type": "string"},
                     "n": {"type": "integer"},
+                    "free": {"type": "object"},
+                    "closed": {"type": "object", "additionalProperties": false},
                     "list": {"type": "array", "items": {"type": "integer"}}
                 },
                 "$defs": {"X": {"anyOf": [{"type": "number"}]}}
@@ -416,6 +503,52 @@ mod tests {
         assert_eq!(
             err,
             "unknown argument `bogus`; this tool takes no arguments"
+        );
+    }
+
+    #[test]
+    fn client_control_arguments_are_ignored_and_nothing_else() {
+        let mut args = JsonObject::new();
+        args.insert("wait_for_previous".into(), json!(true));
+        assert!(reject_unknown(&args, &["to"]).is_ok());
+        assert!(reject_unknown(&args, &[]).is_ok());
+        args.insert("wait_for_prev".into(), json!(true));
+        let err = reject_unknown(&args, &["to"]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "unknown argument `wait_for_prev`; valid arguments: `to`"
+        );
+    }
+
+    #[test]
+    fn portable_schemas_use_single_types() {
+        let mut schema = json!({
+            "type": "object",
+            "properties": {
+                "tag": {"type": ["string", "null"], "description": "d"},
+                "any": {"description": "anything"},
+                "either": {"type": ["string", "integer"]},
+                "nested": {"type": "array", "items": {"type": ["integer", "null"]}},
+                "entry": {"anyOf": [{"$ref": "#/$defs/E"}, {"type": "null"}]}
+            },
+            "$defs": {"E": {"type": "object", "properties": {"v": {}}}}
+        });
+        portable(&mut schema);
+        let any = json!([{"type": "object"}, {"type": "array"}, {"type": "string"},
+            {"type": "number"}, {"type": "boolean"}, {"type": "null"}]);
+        assert_eq!(
+            schema,
+            json!({
+                "type": "object",
+                "properties": {
+                    "tag": {"type": "string", "description": "d"},
+                    "any": {"description": "anything", "anyOf": any},
+                    "either": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                    "nested": {"type": "array", "items": {"type": "integer"}},
+                    "entry": {"anyOf": [{"$ref": "#/$defs/E"}, {"type": "null"}]}
+                },
+                "$defs": {"E": {"type": "object", "properties": {"v": {"anyOf": any}}}}
+            })
         );
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
     ExperimentalCapabilities, Implementation, ListToolsResult, PaginatedRequestParams,
     ProgressNotificationParam, ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
 };
@@ -175,7 +175,10 @@ impl Server {
                 _ = tokio::time::sleep_until(deadline.into()) => {}
                 _ = tokio::time::sleep(crate::dispatch::RECHECK_EVERY) => {}
                 _ = context.ct.cancelled() => {
-                    return Err(ErrorData::new(ErrorCode::INVALID_REQUEST, "cancelled by the client", None));
+                    // Cancelling is routine (a user interrupts, a client times out), and rmcp
+                    // sends nothing for a cancelled request; answered as a tool error, it does
+                    // not log it as a failed response either.
+                    return Ok(Err(ToolError::Cancelled));
                 }
                 _ = tokio::time::sleep_until(next_progress.into()), if progress.is_some() => {
                     next_progress += PROGRESS_EVERY;

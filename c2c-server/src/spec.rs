@@ -58,6 +58,26 @@ fn schema_sql() -> String {
     store::migrate::schema_sql(&conn).expect("the schema can be read back")
 }
 
+/// What the tool list costs the model's context, in bytes: each tool's name, description and
+/// input schema as compact JSON (what a client turns into the model's tool definitions).
+pub fn model_cost(tools: &[ToolDef]) -> usize {
+    tools
+        .iter()
+        .map(|tool| {
+            let visible = serde_json::json!({
+                "name": tool.name,
+                "description": tool.description,
+                "inputSchema": tool.input_schema(),
+            });
+            visible.to_string().len()
+        })
+        .sum()
+}
+
+/// The ceiling on [`model_cost`]: the tool list may get cheaper, never dearer, unless a change
+/// raises this on purpose (and says why).
+pub const MODEL_COST_BUDGET: usize = 4_877;
+
 /// The markdown tool reference.
 pub fn tools_md(tools: &[ToolDef]) -> String {
     let mut out = format!(
@@ -68,7 +88,11 @@ pub fn tools_md(tools: &[ToolDef]) -> String {
          holding the same compact JSON. A failed call is an `isError` result whose text says \
          what was wrong and what to do; it changes nothing. Every tool refreshes the caller's \
          `last_seen_at`, at most once a second (`heartbeat` always).\n\n\
-         | tool | arguments | result | needs a name |\n|---|---|---|---|\n"
+         What the model reads of these {} tools (names, descriptions and input schemas as \
+         compact JSON) is {} bytes.\n\n\
+         | tool | arguments | result | needs a name |\n|---|---|---|---|\n",
+        tools.len(),
+        model_cost(tools),
     );
     for tool in tools {
         let args: Vec<String> = tool
@@ -163,5 +187,74 @@ fn shape(schema: &Value) -> String {
             format!("`{{{}}}`", keys.join(", "))
         }
         _ => "`{}`".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tool_list_costs_the_model_no_more_than_its_budget() {
+        let cost = model_cost(<Tools as ToolSet>::TOOLS);
+        assert!(
+            cost <= MODEL_COST_BUDGET,
+            "the tools cost the model {cost} bytes, over the budget of {MODEL_COST_BUDGET}: \
+             shorten descriptions or schemas"
+        );
+    }
+
+    // Where `schema` is written in a way clients that read `type` as one string trip on.
+    fn unportable(schema: &Value, path: String, found: &mut Vec<String>) {
+        let Value::Object(object) = schema else {
+            return;
+        };
+        if object.get("type").is_some_and(Value::is_array) {
+            found.push(format!("{path}: `type` is an array"));
+        }
+        if let Some(Value::Object(properties)) = object.get("properties") {
+            for (name, property) in properties {
+                let constrained = ["type", "$ref", "anyOf", "oneOf", "allOf", "const", "enum"]
+                    .iter()
+                    .any(|k| property.get(k).is_some());
+                if !constrained {
+                    found.push(format!("{path}.{name}: no type"));
+                }
+                unportable(property, format!("{path}.{name}"), found);
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if let Some(child) = object.get(key) {
+                unportable(child, format!("{path}.{key}"), found);
+            }
+        }
+        for key in ["anyOf", "oneOf", "allOf"] {
+            for (i, child) in object
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                unportable(child, format!("{path}.{key}[{i}]"), found);
+            }
+        }
+        if let Some(Value::Object(defs)) = object.get("$defs") {
+            for (name, def) in defs {
+                unportable(def, format!("{path}.$defs.{name}"), found);
+            }
+        }
+    }
+
+    #[test]
+    fn every_schema_gives_each_property_one_type() {
+        let mut found = Vec::new();
+        for tool in <Tools as ToolSet>::TOOLS {
+            let input = Value::Object(tool.input_schema());
+            let output = Value::Object((tool.output_schema)());
+            unportable(&input, format!("{}.input", tool.name), &mut found);
+            unportable(&output, format!("{}.output", tool.name), &mut found);
+        }
+        assert!(found.is_empty(), "unportable schemas: {found:#?}");
     }
 }

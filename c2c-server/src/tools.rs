@@ -68,6 +68,7 @@ pub struct Sent {
     /// The recipient name, or `*`.
     pub to: String,
     /// The tag, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
 }
 
@@ -216,7 +217,7 @@ impl Tools {
         client: &Client,
         #[arg(desc = "Recipient name, or \"*\" to broadcast.")] to: String,
         #[arg(desc = "The message text.")] body: String,
-        #[arg(desc = "Optional tag to filter by.")] tag: Option<String>,
+        #[arg(desc = "A tag to filter by.")] tag: Option<String>,
         #[arg(desc = "The id of the message this answers.")] reply_to: Option<i64>,
     ) -> Result<Sent, ToolError> {
         check_name("to", &to, true)?;
@@ -348,7 +349,7 @@ impl Tools {
         me: &Session,
         client: &Client,
         #[arg(desc = "The key (1-256 characters).")] key: String,
-        #[arg(desc = "Any JSON value.")] value: Value,
+        #[arg(desc = "Any JSON.")] value: Value,
     ) -> Result<Stored, ToolError> {
         check_key("key", &key)?;
         let json = value.to_string();

@@ -55,6 +55,7 @@ async fn read_input<I: AsyncRead + Unpin>(
 ) {
     let mut input = BufReader::new(input);
     let mut line = Vec::new();
+    let mut lifecycle = Lifecycle::default();
     loop {
         line.clear();
         let read = (&mut input)
@@ -78,7 +79,7 @@ async fn read_input<I: AsyncRead + Unpin>(
             }
             continue;
         }
-        match check(&line) {
+        match check(&line, &mut lifecycle) {
             Verdict::Skip => {}
             Verdict::Forward => {
                 if to_rmcp.write_all(&line).await.is_err() {
@@ -148,7 +149,18 @@ fn error(id: Value, code: i64, message: String) -> String {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}).to_string()
 }
 
-fn check(line: &[u8]) -> Verdict {
+/// What the guard has seen of the MCP lifecycle on this connection.
+#[derive(Debug, Default)]
+struct Lifecycle {
+    /// An `initialize` request has come.
+    initialize_seen: bool,
+}
+
+// The per-request metadata by which a client of a session-less protocol (2026 and later)
+// stands in for `initialize`; rmcp answers such requests itself.
+const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
+
+fn check(line: &[u8], lifecycle: &mut Lifecycle) -> Verdict {
     let Ok(text) = std::str::from_utf8(line) else {
         return Verdict::Reply(error(
             Value::Null,
@@ -165,6 +177,26 @@ fn check(line: &[u8]) -> Verdict {
             return Verdict::Reply(error(Value::Null, -32700, format!("Parse error: {e}")));
         }
     };
+    if message["method"] == "initialize" {
+        lifecycle.initialize_seen = true;
+    } else if !lifecycle.initialize_seen
+        && message.get("id").is_some()
+        && message["method"].is_string()
+        && message["method"] != "ping"
+        && message["params"]["_meta"][PROTOCOL_VERSION_META].is_null()
+    {
+        // rmcp would answer with the internals of the session-less protocol ("request _meta
+        // is missing ..."); the usual cause is a client that skipped the handshake.
+        return Verdict::Reply(error(
+            message["id"].clone(),
+            -32600,
+            format!(
+                "Invalid Request: `{}` came before `initialize`: an MCP client must first send \
+                 initialize (then notifications/initialized), and only then other requests",
+                message["method"].as_str().unwrap_or_default()
+            ),
+        ));
+    }
     // rmcp reports a tools/call with malformed params as "method not found": say what is wrong.
     if message["method"] == "tools/call" && message.get("id").is_some() {
         let params = &message["params"];
@@ -192,8 +224,18 @@ fn check(line: &[u8]) -> Verdict {
 mod tests {
     use super::*;
 
+    // Checks `line` on a connection that has been initialized.
+    fn checked(line: &[u8]) -> Verdict {
+        check(
+            line,
+            &mut Lifecycle {
+                initialize_seen: true,
+            },
+        )
+    }
+
     fn reply(line: &[u8]) -> Value {
-        match check(line) {
+        match checked(line) {
             Verdict::Reply(text) => serde_json::from_str(&text).unwrap(),
             other => panic!("{other:?}"),
         }
@@ -202,14 +244,46 @@ mod tests {
     #[test]
     fn forwards_good_lines_and_skips_blank_ones() {
         assert_eq!(
-            check(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#),
+            checked(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#),
             Verdict::Forward
         );
         assert_eq!(
-            check(b"{\"jsonrpc\":\"2.0\",\"method\":\"tools/call\",\"params\":1}\n"),
+            checked(b"{\"jsonrpc\":\"2.0\",\"method\":\"tools/call\",\"params\":1}\n"),
             Verdict::Forward
         );
-        assert_eq!(check(b"  \n"), Verdict::Skip);
+        assert_eq!(checked(b"  \n"), Verdict::Skip);
+    }
+
+    #[test]
+    fn requests_before_initialize_are_told_to_initialize() {
+        let mut fresh = Lifecycle::default();
+        let Verdict::Reply(text) = check(
+            br#"{"jsonrpc":"2.0","id":4,"method":"tools/list"}"#,
+            &mut fresh,
+        ) else {
+            panic!("tools/list before initialize was forwarded");
+        };
+        let r: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            (r["id"].as_i64(), r["error"]["code"].as_i64()),
+            (Some(4), Some(-32600))
+        );
+        let message = r["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("`tools/list` came before `initialize`"),
+            "{message}"
+        );
+        // Pings, notifications and session-less requests carrying their protocol version
+        // pass, and so does everything once initialize has come.
+        for line in [
+            &br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#[..],
+            br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            br#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
+            br#"{"jsonrpc":"2.0","id":3,"method":"initialize","params":{}}"#,
+            br#"{"jsonrpc":"2.0","id":4,"method":"tools/list"}"#,
+        ] {
+            assert_eq!(check(line, &mut fresh), Verdict::Forward);
+        }
     }
 
     #[test]

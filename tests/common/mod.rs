@@ -2,11 +2,13 @@
 //! the end), and server processes of the built binary driven through rmcp's client over stdio.
 //! Every tool call goes through [`Server::call`], which checks the shape of each result on the
 //! way: a success is one JSON object sent both as structuredContent and as exactly one text
-//! block holding the same JSON; an error is one text block and nothing else.
+//! block holding the same JSON, and matches the tool's outputSchema ([`schema`]); an error is
+//! one text block and nothing else.
 
 #![allow(dead_code)]
 
 pub mod raw;
+pub mod schema;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -340,6 +342,7 @@ impl Server {
             parsed, structured,
             "{tool}: text and structuredContent differ"
         );
+        schema::check(tool, &structured);
         Ok(structured)
     }
 

@@ -108,10 +108,14 @@ impl Raw {
         }
     }
 
-    /// Calls a tool: `Some(Ok(structuredContent))`, `Some(Err(text))` for a tool error, `None`
-    /// if the server died or did not answer.
+    /// Calls a tool: `Some(Ok(structuredContent))` (checked against the tool's outputSchema),
+    /// `Some(Err(text))` for a tool error or, saying so, a JSON-RPC error; `None` if the server
+    /// died or did not answer.
     pub fn call(&mut self, tool: &str, args: Value) -> Option<Result<Value, String>> {
         let reply = self.request("tools/call", json!({"name": tool, "arguments": args}))?;
+        if let Some(error) = reply.get("error") {
+            return Some(Err(format!("JSON-RPC error, not a tool result: {error}")));
+        }
         let result = &reply["result"];
         if result["isError"] == true {
             return Some(Err(result["content"][0]["text"]
@@ -119,7 +123,13 @@ impl Raw {
                 .unwrap_or_default()
                 .to_string()));
         }
-        Some(Ok(result["structuredContent"].clone()))
+        let structured = result["structuredContent"].clone();
+        assert!(
+            structured.is_object(),
+            "{tool}: a success without a structuredContent object: {reply}"
+        );
+        super::schema::check(tool, &structured);
+        Some(Ok(structured))
     }
 }
 

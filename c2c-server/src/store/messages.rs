@@ -26,13 +26,15 @@ pub struct Message {
     /// The text.
     pub body: String,
     /// The sender's tag, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
     /// The id of the message this one answers, if it is a reply.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<i64>,
     /// When it was sent.
     pub created_at: String,
-    /// When the reader acknowledged it with `mark_read`, or null while unread.
+    /// When the reader acknowledged it with `mark_read`; absent while unread.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub read_at: Option<String>,
 }
 
@@ -242,6 +244,7 @@ pub struct Outgoing {
     /// The recipient's name, or `*`.
     pub to_name: String,
     /// The tag, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
     /// The message it answers, if any.
     #[serde(skip_serializing_if = "Option::is_none")]

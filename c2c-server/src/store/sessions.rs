@@ -16,14 +16,15 @@ pub struct SessionInfo {
     pub session_id: String,
     /// The name it answers to.
     pub name: String,
-    /// Its working directory when it registered.
+    /// Its working directory when it registered, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
     /// When it registered.
     pub started_at: String,
     /// When it last called a tool.
     pub last_seen_at: String,
     /// What it said about itself when it registered.
-    pub metadata: Value,
+    pub metadata: Map<String, Value>,
     /// Whether this is the caller.
     pub is_self: bool,
 }
@@ -140,12 +141,24 @@ pub fn list(db: &Connection, cutoff: &str, me: Option<&str>) -> rusqlite::Result
             cwd: r.get(2)?,
             started_at: r.get(3)?,
             last_seen_at: r.get(4)?,
-            metadata: metadata
-                .and_then(|m| serde_json::from_str(&m).ok())
-                .unwrap_or_else(|| Value::Object(Map::new())),
+            metadata: metadata_object(metadata.as_deref()),
         })
     })?;
     rows.collect()
+}
+
+// Metadata as stored: an object from this server; whatever an older writer left (NULL, JSON
+// that is not an object, text that is not JSON) is kept visible under "value".
+fn metadata_object(stored: Option<&str>) -> Map<String, Value> {
+    let parsed = match stored.map(str::trim) {
+        None | Some("") => return Map::new(),
+        Some(text) => serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.into())),
+    };
+    match parsed {
+        Value::Object(object) => object,
+        Value::Null => Map::new(),
+        other => Map::from_iter([("value".to_string(), other)]),
+    }
 }
 
 /// Deletes superseded registrations last seen before `cutoff`; returns how many.

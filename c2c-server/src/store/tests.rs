@@ -105,11 +105,32 @@ fn list_sessions_honours_the_cutoff_and_metadata() {
     let mut meta = Map::new();
     meta.insert("repo".into(), json!("etl"));
     sessions::register(&db, "local", Origin::default(), &meta, None).unwrap();
-    assert_eq!(
-        sessions::list(&db, "", None).unwrap()[0].metadata,
-        json!({"repo": "etl"})
-    );
+    assert_eq!(sessions::list(&db, "", None).unwrap()[0].metadata, meta);
     assert!(sessions::list(&db, "9999", None).unwrap().is_empty());
+}
+
+#[test]
+fn metadata_an_older_writer_left_is_shown_as_an_object() {
+    let db = db();
+    let id = sessions::register(&db, "local", Origin::default(), &Map::new(), None)
+        .unwrap()
+        .session_id;
+    for (stored, shown) in [
+        (None, json!({})),
+        (Some(""), json!({})),
+        (Some("null"), json!({})),
+        (Some("[1, 2]"), json!({"value": [1, 2]})),
+        (Some("not json"), json!({"value": "not json"})),
+        (Some("{\"a\": 1}"), json!({"a": 1})),
+    ] {
+        db.execute(
+            "UPDATE sessions SET metadata = ?1 WHERE session_id = ?2",
+            rusqlite::params![stored, id],
+        )
+        .unwrap();
+        let listed = sessions::list(&db, "", None).unwrap();
+        assert_eq!(json!(listed[0].metadata), shown, "stored {stored:?}");
+    }
 }
 
 #[test]
