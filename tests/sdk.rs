@@ -4,6 +4,9 @@
 //! check every result's structuredContent against the tool's outputSchema, so a result our
 //! schema does not describe fails here even when our own tests accept it.
 //!
+//! MCP Inspector's command line lints the tool list in `--strict` mode for what clients that
+//! read schemas narrowly trip on; it must find nothing.
+//!
 //! The SDKs live in project-local places that `.ci/run` fills, at pinned versions:
 //! `target/sdk-venv` (a Python venv with `mcp`) and `target/sdk-node` (`npm install --prefix`).
 //! Without them a test fails under `CI=true`, saying what to install, and otherwise prints why
@@ -21,6 +24,7 @@ use common::{BIN, SERVER_ENV, TempDb};
 /// The versions `.ci/run` installs; keep them in step with it.
 const PY_SDK: &str = "mcp==2.3.0";
 const TS_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
+const INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
 
 /// The longest one script may run before it is killed and the test fails.
 const RUN_LIMIT: Duration = Duration::from_secs(240);
@@ -46,7 +50,11 @@ fn runs(program: &Path, args: &[&str]) -> bool {
 /// The venv's Python with the SDK importable, or why not.
 fn python() -> Result<PathBuf, String> {
     let venv = workspace().join("target/sdk-venv");
-    let python = venv.join("bin/python");
+    let python = venv.join(if cfg!(windows) {
+        "Scripts/python.exe"
+    } else {
+        "bin/python"
+    });
     if python.is_file() && runs(&python, &["-c", "import mcp"]) {
         Ok(python)
     } else {
@@ -166,4 +174,54 @@ fn typescript_sdk_calls_every_tool() {
     cmd.arg(workspace().join("tests/sdk/ts_client.mjs"))
         .env("NODE_PATH", modules);
     run_client("ts-sdk", cmd);
+}
+
+/// MCP Inspector's command-line entry point, or why not.
+fn inspector() -> Result<PathBuf, String> {
+    let prefix = workspace().join("target/sdk-node");
+    let bin = prefix.join("node_modules/.bin/mcp-inspector");
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "no MCP Inspector in {}: run .ci/run, or npm install --prefix {} {INSPECTOR}",
+            bin.display(),
+            prefix.display()
+        ))
+    }
+}
+
+#[test]
+fn inspector_strict_finds_no_schema_portability_problems() {
+    let test = "inspector_strict_finds_no_schema_portability_problems";
+    let Some(inspector) = or_skip(test, inspector()) else {
+        return;
+    };
+    let db = TempDb::new("inspector");
+    let mut cmd = Command::new(inspector);
+    for var in SERVER_ENV {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .args(["--cli", "--strict", "--method", "tools/list", BIN, "--db"])
+        .arg(db.path())
+        .args(["--name", "lint"])
+        .current_dir(db.dir())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{test}: cannot start the inspector: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("Warning") && !stderr.contains("Error"),
+        "{test}: {}\n--- stderr ---\n{stderr}",
+        out.status
+    );
+    let listed: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{test}: stdout is not the tool list ({e}): {stdout}"));
+    assert_eq!(
+        listed["tools"].as_array().map(Vec::len),
+        Some(<c2c_server::tools::Tools as c2c_server::registry::ToolSet>::TOOLS.len()),
+        "{stdout}"
+    );
 }
