@@ -3,8 +3,9 @@
 //! database or its WAL file (by way of `notify`: inotify on Linux, FSEvents on macOS,
 //! ReadDirectoryChangesW on Windows; should no watcher be had, it looks every [`POLL_EVERY`]),
 //! then reads SQLite's `PRAGMA data_version` on a connection of its own and wakes the waiters
-//! when it moved. Nothing runs between writes, so waiting costs no CPU. Waiters then run their
-//! own query, so a wake-up that finds nothing new is harmless.
+//! when it moved. Nothing runs between writes but a look every [`LOOK_ANYWAY`] while something
+//! waits, so waiting costs no measurable CPU. Waiters then run their own query, so a wake-up
+//! that finds nothing new is harmless.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -17,6 +18,10 @@ use tokio::sync::watch;
 /// system's write notices cannot be had: the bound on how late a waiter then learns of another's
 /// commit.
 pub const POLL_EVERY: Duration = Duration::from_millis(4);
+
+/// How long the watcher goes without a write notice, while something waits, before it looks
+/// anyway: the bound on how late a waiter learns of a commit whose notice was lost or held back.
+pub const LOOK_ANYWAY: Duration = Duration::from_secs(1);
 
 // When to look at data_version again after the last write notice.
 const SETTLE: &[Duration] = &[
@@ -148,7 +153,15 @@ impl Shared {
             }
             match &watch {
                 Some(w) => {
-                    if let Err(e) = w.wait().and_then(|()| self.settle(w)) {
+                    let looked = w.wait(LOOK_ANYWAY).and_then(|noticed| {
+                        if noticed {
+                            self.settle(w)
+                        } else {
+                            self.check_or_wake();
+                            Ok(())
+                        }
+                    });
+                    if let Err(e) = looked {
                         tracing::warn!(error = %e, "write notices failed; polling instead");
                         watch = None;
                     }
@@ -253,7 +266,8 @@ mod notice {
 
     use std::ffi::OsString;
     use std::path::Path;
-    use std::sync::mpsc::{self, Receiver, TryRecvError};
+    use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
+    use std::time::Duration;
 
     use notify::{Event, EventKind, RecursiveMode, Watcher};
 
@@ -289,9 +303,13 @@ mod notice {
         }
 
         /// Blocks until a write to the database or its WAL (or a sign that one may have been
-        /// missed).
-        pub fn wait(&self) -> std::io::Result<()> {
-            self.notices.recv().map_err(|_| stopped())
+        /// missed), or for at most `limit`; says whether there was one.
+        pub fn wait(&self, limit: Duration) -> std::io::Result<bool> {
+            match self.notices.recv_timeout(limit) {
+                Ok(()) => Ok(true),
+                Err(RecvTimeoutError::Timeout) => Ok(false),
+                Err(RecvTimeoutError::Disconnected) => Err(stopped()),
+            }
         }
 
         /// Whether such a write was noticed since the last look, without blocking.
