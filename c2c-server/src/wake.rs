@@ -350,6 +350,56 @@ mod notice {
     fn stopped() -> std::io::Error {
         std::io::Error::other("the write watcher stopped")
     }
+
+    #[cfg(test)]
+    mod tests {
+        use std::path::PathBuf;
+        use std::time::{SystemTime, UNIX_EPOCH};
+
+        use notify::event::{AccessKind, CreateKind, Flag, ModifyKind};
+
+        use super::*;
+
+        #[test]
+        fn only_writes_to_the_database_or_its_wal_count() {
+            let names = [OsString::from("c2c.db"), OsString::from("c2c.db-wal")];
+            let write = |name: &str| {
+                Ok(Event::new(EventKind::Modify(ModifyKind::Any)).add_path(PathBuf::from(name)))
+            };
+            assert!(ours(&names, &write("/d/c2c.db")));
+            assert!(ours(&names, &write("/d/c2c.db-wal")));
+            assert!(ours(&names, &write("/d/C2C.DB-WAL")));
+            assert!(!ours(&names, &write("/d/c2c.db-shm")));
+            assert!(!ours(&names, &write("/d/history.jsonl")));
+            let created =
+                Event::new(EventKind::Create(CreateKind::File)).add_path("/d/c2c.db-wal".into());
+            assert!(ours(&names, &Ok(created)));
+            let opened =
+                Event::new(EventKind::Access(AccessKind::Any)).add_path("/d/c2c.db".into());
+            assert!(!ours(&names, &Ok(opened)));
+            let overflow = Event::new(EventKind::Other).set_flag(Flag::Rescan);
+            assert!(ours(&names, &Ok(overflow)));
+            assert!(ours(&names, &Err(notify::Error::generic("lost"))));
+        }
+
+        #[test]
+        fn a_write_to_the_wal_is_noticed_and_one_beside_it_is_not() {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            let dir =
+                std::env::temp_dir().join(format!("c2c-notice-{}-{nanos}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let notice = Notice::new(&dir.join("c2c.db")).unwrap();
+            assert!(!notice.pending().unwrap());
+            std::fs::write(dir.join("other"), b"x").unwrap();
+            assert!(!notice.wait(Duration::from_millis(200)).unwrap());
+            std::fs::write(dir.join("c2c.db-wal"), b"x").unwrap();
+            assert!(notice.wait(Duration::from_secs(5)).unwrap());
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
 }
 
 fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
