@@ -1,9 +1,11 @@
 //! Noticing that the database changed, whichever process changed it. One thread per process,
-//! started by the first waiter, sleeps until the kernel reports a write to the database or its
-//! WAL file (inotify, on Linux; elsewhere, or should inotify fail, it looks every
-//! [`POLL_EVERY`]), then reads SQLite's `PRAGMA data_version` on a connection of its own and
-//! wakes the waiters when it moved. Nothing runs between writes, so waiting costs no CPU.
-//! Waiters then run their own query, so a wake-up that finds nothing new is harmless.
+//! started by the first waiter, sleeps until the operating system reports a write to the
+//! database or its WAL file (by way of `notify`: inotify on Linux, FSEvents on macOS,
+//! ReadDirectoryChangesW on Windows; should no watcher be had, it looks every [`POLL_EVERY`]),
+//! then reads SQLite's `PRAGMA data_version` on a connection of its own and wakes the waiters
+//! when it moved. Nothing runs between writes but a look every [`LOOK_ANYWAY`] while something
+//! waits, so waiting costs no measurable CPU. Waiters then run their own query, so a wake-up
+//! that finds nothing new is harmless.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -12,9 +14,14 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::watch;
 
-/// How often the database is checked for changes while something waits, where the kernel
-/// cannot report writes: the bound on how late a waiter then learns of another's commit.
+/// How often the database is checked for changes while something waits, when the operating
+/// system's write notices cannot be had: the bound on how late a waiter then learns of another's
+/// commit.
 pub const POLL_EVERY: Duration = Duration::from_millis(4);
+
+/// How long the watcher goes without a write notice, while something waits, before it looks
+/// anyway: the bound on how late a waiter learns of a commit whose notice was lost or held back.
+pub const LOOK_ANYWAY: Duration = Duration::from_secs(1);
 
 // When to look at data_version again after the last write notice.
 const SETTLE: &[Duration] = &[
@@ -144,9 +151,17 @@ impl Shared {
                     state = self.wanted.wait(state).unwrap_or_else(|p| p.into_inner());
                 }
             }
-            match &mut watch {
+            match &watch {
                 Some(w) => {
-                    if let Err(e) = w.wait().and_then(|()| self.settle(w)) {
+                    let looked = w.wait(LOOK_ANYWAY).and_then(|noticed| {
+                        if noticed {
+                            self.settle(w)
+                        } else {
+                            self.check_or_wake();
+                            Ok(())
+                        }
+                    });
+                    if let Err(e) = looked {
                         tracing::warn!(error = %e, "write notices failed; polling instead");
                         watch = None;
                     }
@@ -162,7 +177,7 @@ impl Shared {
     // After a write notice: look at once, then keep looking for a short while (reacting to
     // further notices within a millisecond), since a writer appends to the WAL (the notice) a
     // moment before it publishes the commit in shared memory, and notices close together merge.
-    fn settle(&self, watch: &mut notice::Notice) -> std::io::Result<()> {
+    fn settle(&self, watch: &notice::Notice) -> std::io::Result<()> {
         self.check_or_wake();
         let mut since = Instant::now();
         let mut next = 0;
@@ -243,24 +258,27 @@ impl Drop for Waiter {
     }
 }
 
-#[cfg(target_os = "linux")]
 mod notice {
-    //! The kernel's notices of writes to the database file and its WAL, by inotify on the
-    //! directory (the WAL file comes and goes).
+    //! The operating system's notices of writes to the database file and its WAL, by a
+    //! `notify` watch on their directory (the WAL file comes and goes). The watcher's own
+    //! thread filters the events by file name and leaves at most one notice for the change
+    //! watcher, so writes while nothing waits pile up nothing.
 
     use std::ffi::OsString;
     use std::path::Path;
+    use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
+    use std::time::Duration;
 
-    use inotify::{Inotify, WatchMask};
+    use notify::{Event, EventKind, RecursiveMode, Watcher};
 
     pub struct Notice {
-        inotify: Inotify,
-        names: [OsString; 2],
-        buffer: Vec<u8>,
+        // Owns the watch and the thread that serves it; dropping it ends both.
+        _watcher: notify::RecommendedWatcher,
+        notices: Receiver<()>,
     }
 
     impl Notice {
-        pub fn new(db: &Path) -> std::io::Result<Notice> {
+        pub fn new(db: &Path) -> notify::Result<Notice> {
             let dir = match db.parent() {
                 Some(d) if !d.as_os_str().is_empty() => d,
                 _ => Path::new("."),
@@ -268,72 +286,118 @@ mod notice {
             let file = db.file_name().unwrap_or_default().to_os_string();
             let mut wal = file.clone();
             wal.push("-wal");
-            let inotify = Inotify::init()?;
-            inotify.watches().add(
-                dir,
-                WatchMask::MODIFY | WatchMask::CREATE | WatchMask::MOVED_TO,
-            )?;
+            let names = [file, wal];
+            let (tx, notices) = mpsc::sync_channel(1);
+            let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
+                if ours(&names, &event) {
+                    // Full: a notice is already waiting to be taken, and it stands for this one.
+                    let _ = tx.try_send(());
+                }
+            })?;
+            // Returns once the watch is in place, so no write after it goes unreported.
+            watcher.watch(dir, RecursiveMode::NonRecursive)?;
             Ok(Notice {
-                inotify,
-                names: [file, wal],
-                buffer: vec![0; 4096],
+                _watcher: watcher,
+                notices,
             })
         }
 
-        /// Blocks until a write to the database or its WAL (or an event queue overflow).
-        pub fn wait(&mut self) -> std::io::Result<()> {
-            loop {
-                let events = self.inotify.read_events_blocking(&mut self.buffer)?;
-                if Self::ours(&self.names, events) {
-                    return Ok(());
-                }
+        /// Blocks until a write to the database or its WAL (or a sign that one may have been
+        /// missed), or for at most `limit`; says whether there was one.
+        pub fn wait(&self, limit: Duration) -> std::io::Result<bool> {
+            match self.notices.recv_timeout(limit) {
+                Ok(()) => Ok(true),
+                Err(RecvTimeoutError::Timeout) => Ok(false),
+                Err(RecvTimeoutError::Disconnected) => Err(stopped()),
             }
         }
 
         /// Whether such a write was noticed since the last look, without blocking.
-        pub fn pending(&mut self) -> std::io::Result<bool> {
-            let mut any = false;
-            loop {
-                match self.inotify.read_events(&mut self.buffer) {
-                    Ok(events) => any |= Self::ours(&self.names, events),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(any),
-                    Err(e) => return Err(e),
-                }
+        pub fn pending(&self) -> std::io::Result<bool> {
+            match self.notices.try_recv() {
+                Ok(()) => Ok(true),
+                Err(TryRecvError::Empty) => Ok(false),
+                Err(TryRecvError::Disconnected) => Err(stopped()),
             }
-        }
-
-        fn ours(names: &[OsString], events: inotify::Events<'_>) -> bool {
-            let mut ours = false;
-            for event in events {
-                // A nameless event is the queue overflowing: something may have been missed.
-                ours |= event.name.is_none_or(|n| names.iter().any(|o| o == n));
-            }
-            ours
         }
     }
-}
 
-#[cfg(not(target_os = "linux"))]
-mod notice {
-    //! No kernel notices here: the watcher polls.
+    fn ours(names: &[OsString; 2], event: &notify::Result<Event>) -> bool {
+        let event = match event {
+            Ok(event) => event,
+            // Something may have been missed.
+            Err(e) => {
+                tracing::debug!(error = %e, "the write watcher reported an error");
+                return true;
+            }
+        };
+        if event.need_rescan() {
+            return true;
+        }
+        // Opening, reading or closing a file (inotify reports the first and last) changes nothing.
+        if matches!(event.kind, EventKind::Access(_)) {
+            return false;
+        }
+        // Case aside: macOS and Windows file names usually ignore it, and a false match only
+        // costs a look.
+        event.paths.iter().any(|p| {
+            p.file_name()
+                .is_some_and(|n| names.iter().any(|o| n.eq_ignore_ascii_case(o)))
+        })
+    }
 
-    use std::path::Path;
+    // The watcher's thread ended (it never should): the change watcher goes back to polling.
+    fn stopped() -> std::io::Error {
+        std::io::Error::other("the write watcher stopped")
+    }
 
-    pub struct Notice;
+    #[cfg(test)]
+    mod tests {
+        use std::path::PathBuf;
+        use std::time::{SystemTime, UNIX_EPOCH};
 
-    impl Notice {
-        pub fn new(_db: &Path) -> std::io::Result<Notice> {
-            Err(std::io::Error::other(
-                "write notices are only used on Linux",
-            ))
+        use notify::event::{AccessKind, CreateKind, Flag, ModifyKind};
+
+        use super::*;
+
+        #[test]
+        fn only_writes_to_the_database_or_its_wal_count() {
+            let names = [OsString::from("c2c.db"), OsString::from("c2c.db-wal")];
+            let write = |name: &str| {
+                Ok(Event::new(EventKind::Modify(ModifyKind::Any)).add_path(PathBuf::from(name)))
+            };
+            assert!(ours(&names, &write("/d/c2c.db")));
+            assert!(ours(&names, &write("/d/c2c.db-wal")));
+            assert!(ours(&names, &write("/d/C2C.DB-WAL")));
+            assert!(!ours(&names, &write("/d/c2c.db-shm")));
+            assert!(!ours(&names, &write("/d/history.jsonl")));
+            let created =
+                Event::new(EventKind::Create(CreateKind::File)).add_path("/d/c2c.db-wal".into());
+            assert!(ours(&names, &Ok(created)));
+            let opened =
+                Event::new(EventKind::Access(AccessKind::Any)).add_path("/d/c2c.db".into());
+            assert!(!ours(&names, &Ok(opened)));
+            let overflow = Event::new(EventKind::Other).set_flag(Flag::Rescan);
+            assert!(ours(&names, &Ok(overflow)));
+            assert!(ours(&names, &Err(notify::Error::generic("lost"))));
         }
 
-        pub fn wait(&mut self) -> std::io::Result<()> {
-            unreachable!("never constructed")
-        }
-
-        pub fn pending(&mut self) -> std::io::Result<bool> {
-            unreachable!("never constructed")
+        #[test]
+        fn a_write_to_the_wal_is_noticed_and_one_beside_it_is_not() {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            let dir =
+                std::env::temp_dir().join(format!("c2c-notice-{}-{nanos}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let notice = Notice::new(&dir.join("c2c.db")).unwrap();
+            assert!(!notice.pending().unwrap());
+            std::fs::write(dir.join("other"), b"x").unwrap();
+            assert!(!notice.wait(Duration::from_millis(200)).unwrap());
+            std::fs::write(dir.join("c2c.db-wal"), b"x").unwrap();
+            assert!(notice.wait(Duration::from_secs(5)).unwrap());
+            std::fs::remove_dir_all(&dir).unwrap();
         }
     }
 }
