@@ -1086,6 +1086,33 @@ async fn a_new_database_is_private() {
     server.stop().await;
 }
 
+// A closed stdin stops the server on every platform (`Server::stop` checks it); a signal,
+// while the client keeps stdin open, is Unix's way. The thread reading stdin must not keep the
+// process alive.
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_and_sigint_stop_the_server_while_stdin_stays_open() {
+    let db = TempDb::new("signals");
+    for signal in ["-TERM", "-INT"] {
+        let server = Server::start(&db).await;
+        server.register("s").await;
+        let pid = server.pid();
+        let sent = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill {signal} {pid}");
+        let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+        while common::alive(pid) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            !common::alive(pid),
+            "still running 1.5 s after kill {signal}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn inbox_limits_pick_the_oldest_unread_and_the_latest_of_all() {
     let db = TempDb::new("inbox-limit");
