@@ -50,6 +50,44 @@ fn json(db: &TempDb, args: &[&str]) -> Value {
     value
 }
 
+/// Runs `args` with no `--db`, as Claude Code runs the server, with `home` as the home
+/// directory (HOME on Unix, USERPROFILE on Windows) and `CLAUDE_C2C_DB` as given.
+fn run_at_home(home: &std::path::Path, db_var: Option<&std::path::Path>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env("HOME", home)
+        .env("USERPROFILE", home)
+        .env_remove("CLAUDE_C2C_DB")
+        .env_remove("C2C_NAME")
+        .stdin(Stdio::null());
+    if let Some(db) = db_var {
+        cmd.env("CLAUDE_C2C_DB", db);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn the_default_database_is_in_the_claude_folder_of_the_home_directory() {
+    let home = TempDb::new("home");
+    let set = ["set-state", "--as", "a", "--key", "k", "--value", "1"];
+    let out = run_at_home(home.dir(), None, &set);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let default = home.dir().join(".claude").join("c2c.db");
+    assert!(default.is_file(), "no database at {}", default.display());
+
+    // CLAUDE_C2C_DB wins over the home directory.
+    let chosen = home.dir().join("elsewhere").join("bus.db");
+    let out = run_at_home(home.dir(), Some(&chosen), &["get-state", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(chosen.is_file(), "no database at {}", chosen.display());
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        value["entries"],
+        json!([]),
+        "a new, empty database: {value}"
+    );
+}
+
 #[test]
 fn a_script_sends_and_a_person_reads() {
     let db = TempDb::new("cli-roundtrip");

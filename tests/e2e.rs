@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -1050,8 +1048,13 @@ fn unopenable_databases_fail_naming_the_path() {
     assert!(std::fs::read_dir(&dir).unwrap().next().is_none());
 }
 
+// Windows has no mode bits: new files there inherit their folder's access list instead (see
+// `create_private_dir` in the store).
+#[cfg(unix)]
 #[tokio::test]
 async fn a_new_database_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+
     let db = TempDb::new("perms");
     let nested = db.dir().join("new-parent");
     let path = nested.join("c2c.db");
@@ -1065,7 +1068,7 @@ async fn a_new_database_is_private() {
     if wal.exists() {
         assert_eq!(mode(&wal), 0o600, "WAL file");
     }
-    let names: BTreeSet<String> = std::fs::read_dir(&nested)
+    let names: std::collections::BTreeSet<String> = std::fs::read_dir(&nested)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -1081,6 +1084,33 @@ async fn a_new_database_is_private() {
     assert_eq!(mode(&via_env), 0o600);
     assert_eq!(mode(via_env.parent().unwrap()), 0o700);
     server.stop().await;
+}
+
+// A closed stdin stops the server on every platform (`Server::stop` checks it); a signal,
+// while the client keeps stdin open, is Unix's way. The thread reading stdin must not keep the
+// process alive.
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_and_sigint_stop_the_server_while_stdin_stays_open() {
+    let db = TempDb::new("signals");
+    for signal in ["-TERM", "-INT"] {
+        let server = Server::start(&db).await;
+        server.register("s").await;
+        let pid = server.pid();
+        let sent = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill {signal} {pid}");
+        let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+        while common::alive(pid) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            !common::alive(pid),
+            "still running 1.5 s after kill {signal}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -25,6 +25,22 @@ fn start(db: &Path, name: &str, envs: &[(&str, &str)]) -> Raw {
     Raw::start(cmd)
 }
 
+/// Ends process `pid` at once, giving it no chance to clean up.
+#[cfg(unix)]
+fn kill_hard(pid: u32) {
+    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+}
+
+/// Ends process `pid` at once, giving it no chance to clean up (TerminateProcess).
+#[cfg(windows)]
+fn kill_hard(pid: u32) {
+    let _ = Command::new("taskkill")
+        .args(["/F", "/PID", &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
 /// A small deterministic generator, seeded from the clock and printed for reproduction.
 struct Rng(u64);
 
@@ -67,7 +83,7 @@ fn sigkill_under_load_loses_and_duplicates_nothing() {
                 let delay = Duration::from_millis(rng.next(300));
                 let killer = std::thread::spawn(move || {
                     std::thread::sleep(delay);
-                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                    kill_hard(pid);
                 });
                 let mut n = 0;
                 loop {

@@ -128,7 +128,8 @@ impl Proc {
 
     /// CPU time (user + system) used so far by the process, threads that ended included
     /// (from /proc/PID/stat, in clock ticks of 10 ms).
-    fn cpu_time(&self) -> Duration {
+    #[cfg(target_os = "linux")]
+    fn cpu_time(&self) -> Option<Duration> {
         let stat =
             std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
         // The fields after the command name, which is in parentheses and may hold spaces.
@@ -141,19 +142,37 @@ impl Proc {
             .iter()
             .filter_map(|&i| fields.get(i).and_then(|t| t.parse::<u64>().ok()))
             .sum();
-        Duration::from_millis(ticks * 10)
+        Some(Duration::from_millis(ticks * 10))
     }
 
-    fn rss_kib(&self) -> u64 {
+    /// The resident memory of the process in KiB (VmRSS in /proc/PID/status).
+    #[cfg(target_os = "linux")]
+    fn rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
-        status
+        let rss = status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+            .unwrap_or(0);
+        Some(rss)
+    }
+
+    // Elsewhere these need platform calls (proc_pidinfo on macOS, GetProcessTimes and
+    // GetProcessMemoryInfo on Windows), not worth a dependency here: those rows say so.
+    #[cfg(not(target_os = "linux"))]
+    fn cpu_time(&self) -> Option<Duration> {
+        None
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn rss_kib(&self) -> Option<u64> {
+        None
     }
 }
+
+/// What a row shows for a figure this platform does not measure.
+const NOT_MEASURED: &str = "not measured on this platform";
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -302,7 +321,9 @@ fn measure(target: &Target, quick: bool) -> Column {
     }
     out.insert(
         "g memory after the calls above (RSS)",
-        format!("{:.1} MB", a.rss_kib() as f64 / 1024.0),
+        a.rss_kib().map_or(NOT_MEASURED.into(), |kib| {
+            format!("{:.1} MB", kib as f64 / 1024.0)
+        }),
     );
     drop((a, b));
 
@@ -432,9 +453,11 @@ fn measure_wait(target: &Target, scratch: &Scratch, quick: bool, out: &mut Colum
     let span = Duration::from_secs(if quick { 3 } else { 20 });
     eprintln!("[{}] idle CPU over {span:?} each", target.label);
     let idle_row = |p: &Proc| {
-        let before = p.cpu_time();
+        let Some(before) = p.cpu_time() else {
+            return NOT_MEASURED.to_string();
+        };
         std::thread::sleep(span);
-        let used = p.cpu_time().saturating_sub(before);
+        let used = p.cpu_time().unwrap_or(before).saturating_sub(before);
         format!(
             "{:.2}% of a core ({} ms in {} s)",
             used.as_secs_f64() / span.as_secs_f64() * 100.0,

@@ -174,6 +174,13 @@ pub enum StoreError {
     NoHome,
 }
 
+/// Why no home directory was found, in the terms of the platform.
+#[cfg(unix)]
+const NO_HOME: &str = "HOME is empty, or unset and the system records no home for this user";
+/// Why no home directory was found, in the terms of the platform.
+#[cfg(windows)]
+const NO_HOME: &str = "USERPROFILE is unset and Windows reports no profile folder for this user";
+
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -221,9 +228,10 @@ impl fmt::Display for StoreError {
                 path.display(),
                 path.join("c2c.db").display()
             ),
-            StoreError::NoHome => f.write_str(
-                "no home directory (HOME is not set): give the database path with --db or \
-                 CLAUDE_C2C_DB",
+            StoreError::NoHome => write!(
+                f,
+                "no home directory ({NO_HOME}): give the database path with --db or \
+                 CLAUDE_C2C_DB"
             ),
         }
     }

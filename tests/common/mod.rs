@@ -441,6 +441,7 @@ impl Server {
 }
 
 /// Whether process `pid` exists and is not a zombie.
+#[cfg(target_os = "linux")]
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => false,
@@ -450,6 +451,28 @@ pub fn alive(pid: u32) -> bool {
             !state.starts_with('Z') && !state.starts_with('X')
         }
     }
+}
+
+/// Whether process `pid` exists and is not a zombie (`ps` prints its state, if any).
+#[cfg(all(unix, not(target_os = "linux")))]
+pub fn alive(pid: u32) -> bool {
+    std::process::Command::new("ps")
+        .args(["-o", "stat=", "-p", &pid.to_string()])
+        .output()
+        .is_ok_and(|o| {
+            let state = String::from_utf8_lossy(&o.stdout);
+            let state = state.trim();
+            !state.is_empty() && !state.starts_with('Z')
+        })
+}
+
+/// Whether process `pid` exists (`tasklist` lists it, or says that no task matches).
+#[cfg(windows)]
+pub fn alive(pid: u32) -> bool {
+    std::process::Command::new("tasklist")
+        .args(["/FI", &format!("PID eq {pid}"), "/FO", "CSV", "/NH"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("\"{pid}\"")))
 }
 
 /// Text cut to a readable length for failure messages.

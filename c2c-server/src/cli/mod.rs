@@ -269,7 +269,7 @@ fn serve(cli: &Cli) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(async move {
+    let outcome = runtime.block_on(async move {
         let guarded = crate::transport::stdio();
         let running = Server::new(dispatcher)
             .serve((guarded.reader, guarded.writer))
@@ -282,21 +282,66 @@ fn serve(cli: &Cli) -> Result<(), String> {
         // Let the last responses reach stdout before the process ends.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), guarded.output).await;
         outcome
-    })
+    });
+    // Reading stdin blocks a thread until the client writes or closes it, and dropping the
+    // runtime would wait for that thread: after a signal the server would live on until then.
+    runtime.shutdown_background();
+    outcome
 }
 
+// What asks the server to stop besides its client closing stdin (which ends `waiting()`, and is
+// how Claude Code stops its servers on every platform): SIGTERM or Ctrl-C on Unix. A listener
+// that cannot be set up never fires.
+#[cfg(unix)]
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => s.recv().await,
+            Err(_) => std::future::pending().await,
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = ctrl_c() => {}
+    }
+}
+
+// Windows has no SIGTERM: a console sends Ctrl-C or Ctrl-Break, a close event when its window
+// is closed, and a shutdown event when the system shuts down.
+#[cfg(windows)]
+async fn shutdown_signal() {
+    use std::future::pending;
+    use tokio::signal::windows;
+    let ctrl_break = async {
+        match windows::ctrl_break() {
+            Ok(mut s) => s.recv().await,
+            Err(_) => pending().await,
         }
+    };
+    let close = async {
+        match windows::ctrl_close() {
+            Ok(mut s) => s.recv().await,
+            Err(_) => pending().await,
+        }
+    };
+    let shutdown = async {
+        match windows::ctrl_shutdown() {
+            Ok(mut s) => s.recv().await,
+            Err(_) => pending().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c() => {}
+        _ = ctrl_break => {}
+        _ = close => {}
+        _ = shutdown => {}
+    }
+}
+
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -7,8 +7,8 @@ pub mod migrate;
 pub mod sessions;
 pub mod state;
 
+use std::ffi::OsString;
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -20,15 +20,24 @@ use crate::error::StoreError;
 /// How long a statement waits for another process's write lock before it gives up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The database path: `--db`, else `CLAUDE_C2C_DB`, else `~/.claude/c2c.db`.
+/// The database path: `--db`, else `CLAUDE_C2C_DB`, else `c2c.db` in the `.claude` folder of
+/// the user's home directory, where Claude Code keeps its own files: `$HOME` on Unix,
+/// `%USERPROFILE%` on Windows (each falling back to what the system records for the user when
+/// the variable is unset, as Node's `os.homedir()` does for Claude Code).
 pub fn default_path() -> Result<PathBuf, StoreError> {
-    if let Some(path) = std::env::var_os("CLAUDE_C2C_DB").filter(|p| !p.is_empty()) {
+    path_from(std::env::var_os("CLAUDE_C2C_DB"), std::env::home_dir())
+}
+
+// `default_path` without the environment: `db` is `CLAUDE_C2C_DB`, `home` the home directory.
+fn path_from(db: Option<OsString>, home: Option<PathBuf>) -> Result<PathBuf, StoreError> {
+    if let Some(path) = db.filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(path));
     }
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
+    // An empty HOME would put the database in whatever directory the process starts in.
+    let home = home
+        .filter(|h| !h.as_os_str().is_empty())
         .ok_or(StoreError::NoHome)?;
-    Ok(PathBuf::from(home).join(".claude").join("c2c.db"))
+    Ok(home.join(".claude").join("c2c.db"))
 }
 
 /// Opens (creating if needed) the database at `path` with the default busy timeout.
@@ -37,8 +46,8 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// Opens (creating if needed) the database at `path`, waiting up to `busy_timeout` for other
-/// processes' locks, and brings its schema up to date. A new directory is made 0700 and a new
-/// file 0600.
+/// processes' locks, and brings its schema up to date. New directories and the new file are
+/// private to the user (see `create_private_dir` and `create_private_file`).
 pub fn open_with(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
     if path.is_dir() {
         return Err(StoreError::IsDirectory {
@@ -48,30 +57,19 @@ pub fn open_with(path: &Path, busy_timeout: Duration) -> Result<Connection, Stor
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.exists()
     {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|source| StoreError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+        create_private_dir(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     }
-    if !path.exists() {
-        // SQLite creates the -wal and -shm files with the main file's permissions.
-        let created = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path);
-        if let Err(source) = created
-            && source.kind() != std::io::ErrorKind::AlreadyExists
-        {
-            return Err(StoreError::CreateFile {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
+    if !path.exists()
+        && let Err(source) = create_private_file(path)
+        && source.kind() != std::io::ErrorKind::AlreadyExists
+    {
+        return Err(StoreError::CreateFile {
+            path: path.to_path_buf(),
+            source,
+        });
     }
     let open_error = |source| StoreError::Open {
         path: path.to_path_buf(),
@@ -88,6 +86,49 @@ pub fn open_with(path: &Path, busy_timeout: Duration) -> Result<Connection, Stor
             known: migrate::MIGRATIONS.len() as i64,
         }),
     }
+}
+
+/// Creates `dir` and its missing parents, mode 0700: only the user may list or enter them.
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Creates `dir` and its missing parents. Windows has no mode bits: a new folder inherits the
+/// access list of the folder it is made in. We rely on that rather than write one: under the
+/// user's profile, where the default path lies, it grants the user, SYSTEM and the
+/// Administrators only. A `--db` elsewhere gets what its folder grants.
+#[cfg(windows)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new().recursive(true).create(dir)
+}
+
+/// Creates the empty database file, mode 0600 (SQLite gives its -wal and -shm files the main
+/// file's mode).
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+}
+
+/// Creates the empty database file, which (like SQLite's -wal and -shm files next to it)
+/// inherits its folder's access list, as `create_private_dir` says.
+#[cfg(windows)]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map(drop)
 }
 
 /// A fresh in-memory database with the full schema, for tests and the generated spec.

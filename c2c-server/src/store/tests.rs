@@ -31,6 +31,31 @@ fn ids(list: &[messages::Message]) -> Vec<i64> {
 }
 
 #[test]
+fn the_default_path_is_the_variable_else_under_the_home_directory() {
+    use std::path::PathBuf;
+    let home = || Some(PathBuf::from("home").join("user"));
+    let under_home = PathBuf::from("home")
+        .join("user")
+        .join(".claude")
+        .join("c2c.db");
+    let chosen = PathBuf::from("elsewhere").join("bus.db");
+    assert_eq!(
+        super::path_from(Some(chosen.clone().into()), home()).unwrap(),
+        chosen
+    );
+    assert_eq!(
+        super::path_from(Some("".into()), home()).unwrap(),
+        under_home
+    );
+    assert_eq!(super::path_from(None, home()).unwrap(), under_home);
+    for no_home in [None, Some(PathBuf::new())] {
+        let err = super::path_from(None, no_home).unwrap_err();
+        assert!(matches!(err, crate::error::StoreError::NoHome), "{err}");
+        assert!(err.to_string().contains("--db or CLAUDE_C2C_DB"), "{err}");
+    }
+}
+
+#[test]
 fn session_ids_are_unique_v4_uuids() {
     let db = db();
     let a = super::new_id(&db).unwrap();
