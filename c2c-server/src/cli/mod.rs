@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use rmcp::ServiceExt;
-use serde_json::json;
 
 use crate::config::{Config, DEFAULT_MAX_BODY_BYTES};
 use crate::dispatch::{Dispatcher, Pending};
@@ -138,7 +137,7 @@ pub fn main() -> ExitCode {
         Some(("hook", m)) => {
             let hook = hook::Hook::from_arg_matches(m).unwrap_or_else(|e| e.exit());
             let timeout = std::time::Duration::from_millis(cli.busy_timeout_ms);
-            return hook::run(&hook, cli.db.as_deref(), timeout);
+            return hook::run(&hook, cli.name.as_deref(), cli.db.as_deref(), timeout);
         }
         Some(("tail", m)) => {
             let args = tail::TailArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
@@ -221,7 +220,10 @@ fn open(cli: &Cli, serving: bool) -> Result<Dispatcher, Failure> {
     let mut config = Config::new(path);
     config.max_body_bytes = cli.max_body_bytes;
     config.channel = cli.channel && serving;
-    if !serving {
+    if serving {
+        config.name = cli.name.clone();
+        config.process = Some(crate::process::ProcessInfo::current());
+    } else {
         config.claude_session = None;
     }
     Ok(Dispatcher::new(conn, config))
@@ -252,16 +254,14 @@ fn serve(cli: &Cli) -> Result<(), String> {
         Err(Failure::Usage(m) | Failure::Failed(m)) => return Err(m),
     };
     if let Some(name) = &cli.name {
-        let args = json!({ "name": name });
-        let args = args.as_object().cloned().unwrap_or_default();
-        match dispatcher.call("register_session", args) {
-            Ok(Ok(_)) => tracing::info!(%name, "registered"),
-            Ok(Err(e)) => {
+        match dispatcher.claim_at_start() {
+            Ok(true) => tracing::info!(%name, "registered"),
+            Ok(false) => {}
+            Err(e) => {
                 return Err(format!(
                     "cannot register as {name:?} (--name / C2C_NAME): {e}"
                 ));
             }
-            Err(_) => unreachable!("register_session is in the registry"),
         }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
