@@ -1,12 +1,16 @@
 //! The command line. With no subcommand, serve MCP over stdio (optionally registering a name
 //! at start-up). Every tool of the registry is also a subcommand (`tool_cmd`), for people and
-//! scripts; `tail` follows the bus, `sessions` shows who is on it, `gen-spec` writes the
-//! generated reference. Exit status: 0 done, 1 a tool or the database failed, 2 bad usage.
-//! Logs go to stderr, since stdout belongs to the protocol.
+//! scripts; `tail` follows the bus, `sessions` shows who is on it, `init` wires a project for
+//! Claude Code and `doctor` checks it, `gen-spec` writes the generated reference. Exit status:
+//! 0 done, 1 a tool or the database failed, 2 bad usage. Logs go to stderr, since stdout
+//! belongs to the protocol.
 
+mod doctor;
 mod hook;
+mod init;
 mod render;
 mod sessions;
+mod setup;
 mod tail;
 mod tool_cmd;
 
@@ -113,6 +117,14 @@ fn command() -> clap::Command {
                 .about("Show live sessions, how long since each was seen, and their unread counts"),
         )
         .subcommand(
+            init::InitArgs::augment_args(clap::Command::new("init"))
+                .about("Wire this project for Claude Code: the MCP server entry and the hooks"),
+        )
+        .subcommand(
+            doctor::DoctorArgs::augment_args(clap::Command::new("doctor"))
+                .about("Check the installation, configuration and database, and say how to fix each problem"),
+        )
+        .subcommand(
             hook::Hook::augment_subcommands(clap::Command::new("hook"))
                 .about("Commands for Claude Code hooks: hand the session's unread messages to Claude Code")
                 .subcommand_required(true),
@@ -155,6 +167,22 @@ pub fn main() -> ExitCode {
                         .map_err(Failure::from)
                 })
                 .map(|text| print!("{text}"))
+        }
+        Some(("init", m)) => {
+            let args = init::InitArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            init::run(&args, cli.db.as_deref())
+                .map(|text| print!("{text}"))
+                .map_err(Failure::from)
+        }
+        Some(("doctor", m)) => {
+            let args = doctor::DoctorArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            let (text, ok) = doctor::run(&args, cli.db.as_deref());
+            print!("{text}");
+            return if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            };
         }
         Some((name, m)) => match <Tools as ToolSet>::TOOLS
             .iter()
