@@ -1,6 +1,10 @@
 //! `claude-c2c init` and `claude-c2c doctor`, run from the built binary in temporary project
 //! folders with a private HOME and a PATH that holds only a link to the binary (and, where a
-//! test needs one, a stand-in `claude`).
+//! test needs one, a stand-in `claude`). Unix only: the stand-ins are shell scripts and
+//! symlinks, and the database checks are about file modes; the commands themselves build for
+//! every platform.
+
+#![cfg(unix)]
 
 mod common;
 
