@@ -513,6 +513,8 @@ fn processes_with(arg: &str) -> Vec<Proc> {
             continue;
         };
         let args: Vec<String> = cmdline
+            .strip_suffix(&[0])
+            .unwrap_or(&cmdline)
             .split(|b| *b == 0)
             .skip(1)
             .map(|a| String::from_utf8_lossy(a).into_owned())
