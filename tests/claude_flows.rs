@@ -239,7 +239,7 @@ fn message_reaches_resumed_run(
         "the first run's prompt reached no model request{}",
         context(&rig)
     );
-    let holder_before = await_holder(&rig);
+    let holder_before = holder(&rig).map(|h| h["session_id"].clone());
 
     let body = format!("{test}: sent between the runs");
     let id = send(&rig, &body);
@@ -254,7 +254,7 @@ fn message_reaches_resumed_run(
     let second_id = session_of(&second);
     let holder_after = holder(&rig).map(|h| h["session_id"].clone());
     eprintln!(
-        "{test}: Claude Code session {first_id} then {second_id}; local held by {holder_before} \
+        "{test}: Claude Code session {first_id} then {second_id}; local held by {holder_before:?} \
          then {holder_after:?}"
     );
 
