@@ -42,7 +42,7 @@ CREATE TABLE sessions (
         started_at   TEXT NOT NULL,
         last_seen_at TEXT NOT NULL,
         metadata     TEXT
-    , superseded_at TEXT, superseded_by TEXT, claude_session_id TEXT, hook_waiter TEXT);
+    , superseded_at TEXT, superseded_by TEXT, claude_session_id TEXT, hook_waiter TEXT, pid INTEGER, client_pid INTEGER, host TEXT);
 
 CREATE TABLE state (
         key         TEXT PRIMARY KEY,
@@ -62,8 +62,11 @@ CREATE INDEX messages_unread ON messages(to_name, id) WHERE read_at IS NULL;
 CREATE INDEX sessions_claude ON sessions(claude_session_id)
         WHERE claude_session_id IS NOT NULL;
 
+CREATE INDEX sessions_client ON sessions(client_pid)
+        WHERE client_pid IS NOT NULL AND superseded_at IS NULL;
+
 CREATE UNIQUE INDEX sessions_live_name ON sessions(name) WHERE superseded_at IS NULL;
 
 CREATE INDEX sessions_seen ON sessions(last_seen_at);
 
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;

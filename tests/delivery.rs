@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, TempDb, ids, messages, std_command};
+use common::{Server, TempDb, bodies, ids, messages, std_command};
 use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest, ServerResult};
 use rmcp::service::PeerRequestOptions;
 use serde_json::{Value, json};
@@ -394,7 +394,9 @@ fn hook_input(session: &str, cwd: &str) -> String {
 async fn prompt_hook_finds_its_session_and_hands_over_unread_messages() {
     let db = TempDb::new("hook-prompt");
     let project = db.dir().to_string_lossy().into_owned();
-    let alpha = Server::start_with(
+    // Both servers are started apart from this test, so the hooks it runs do not find them by
+    // their shared Claude Code process but by session id and project.
+    let alpha = Server::start_apart(
         &db,
         &["--name", "alpha"],
         &[
@@ -403,10 +405,13 @@ async fn prompt_hook_finds_its_session_and_hands_over_unread_messages() {
         ],
     )
     .await;
-    let _other = Server::start_with(
+    let _other = Server::start_apart(
         &db,
         &["--name", "other"],
-        &[("CLAUDE_PROJECT_DIR", project.as_str())],
+        &[
+            ("CLAUDE_CODE_SESSION_ID", "cc-other"),
+            ("CLAUDE_PROJECT_DIR", project.as_str()),
+        ],
     )
     .await;
     let path = db.path();
@@ -418,7 +423,10 @@ async fn prompt_hook_finds_its_session_and_hands_over_unread_messages() {
         &[],
     );
     assert!(quiet.status.success());
-    assert!(quiet.stdout.is_empty() && quiet.stderr.is_empty());
+    assert!(
+        quiet.stdout.is_empty() && quiet.stderr.is_empty(),
+        "{quiet:?}"
+    );
 
     let id = send_from_cli(
         &path,
@@ -447,27 +455,28 @@ async fn prompt_hook_finds_its_session_and_hands_over_unread_messages() {
     assert!(!context.contains("for the other one"), "{context}");
     // Delivered by the hook, still unread.
     assert_eq!(alpha.unread_ids().await, [id]);
-    let beta = Server::named(&db, "beta").await;
+    let beta = Server::start_apart(&db, &["--name", "beta"], &[]).await;
     let r = receipts(&beta.ok("outbox", json!({})).await, id);
     assert_eq!(
         (&r[0]["status"], &r[0]["via"]),
         (&json!("delivered"), &json!("hook"))
     );
 
-    // An unknown Claude Code session falls back to the project directory: a session there that
-    // recorded no Claude Code session of its own.
+    // An unknown Claude Code session (as after `claude -p --continue`) falls back to the
+    // project directory: the latest server started there, whatever session id it recorded.
     let fallback = cli(
         &path,
         &["hook", "prompt"],
         &hook_input("cc-unknown", &project),
         &[],
     );
-    let printed: Value = serde_json::from_slice(&fallback.stdout).unwrap();
+    let printed: Value =
+        serde_json::from_slice(&fallback.stdout).unwrap_or_else(|e| panic!("{e}: {fallback:?}"));
     let context = printed["hookSpecificOutput"]["additionalContext"]
         .as_str()
         .unwrap();
     assert!(context.contains("for the other one") && !context.contains("please review"));
-    // Neither bound: silence.
+    // Neither bound: nothing for the model, and a note on stderr that says why.
     let unbound = cli(
         &path,
         &["hook", "prompt"],
@@ -475,6 +484,60 @@ async fn prompt_hook_finds_its_session_and_hands_over_unread_messages() {
         &[],
     );
     assert!(unbound.status.success() && unbound.stdout.is_empty());
+    let note = String::from_utf8_lossy(&unbound.stderr);
+    assert!(
+        note.contains("no session to hand messages to")
+            && note.contains("cc-unknown")
+            && note.contains("--name NAME"),
+        "{note}"
+    );
+    // A name given to the hook wins over everything else.
+    let named = cli(
+        &path,
+        &["hook", "prompt", "--name", "other"],
+        &hook_input("cc-alpha", "/nowhere"),
+        &[],
+    );
+    let printed: Value = serde_json::from_slice(&named.stdout).unwrap();
+    let context = printed["hookSpecificOutput"]["additionalContext"]
+        .as_str()
+        .unwrap();
+    assert!(context.contains("for the other one") && !context.contains("please review"));
+}
+
+#[tokio::test]
+async fn a_hook_finds_the_server_its_claude_code_process_started() {
+    // This test stands in for Claude Code: it starts one server itself (its child, as Claude
+    // Code's MCP servers are) and runs the hooks as its children too, with a session id and
+    // project that match nothing (as after `--continue` or `/clear`).
+    let db = TempDb::new("hook-ancestry");
+    let _apart = Server::start_apart(
+        &db,
+        &["--name", "elsewhere"],
+        &[("CLAUDE_PROJECT_DIR", "/p")],
+    )
+    .await;
+    let mine = Server::start_with(&db, &["--name", "mine"], &[("CLAUDE_PROJECT_DIR", "/p")]).await;
+    mine.ok("heartbeat", json!({})).await;
+    let path = db.path();
+    let id = send_from_cli(&path, "beta", "mine", "for this process", &[]);
+    send_from_cli(&path, "beta", "elsewhere", "for another process", &[]);
+    let out = cli(
+        &path,
+        &["hook", "prompt"],
+        &hook_input("cc-renewed", "/p"),
+        &[],
+    );
+    let printed: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    let context = printed["hookSpecificOutput"]["additionalContext"]
+        .as_str()
+        .unwrap();
+    assert!(
+        context.contains("for this process") && !context.contains("for another process"),
+        "{context}"
+    );
+    assert_eq!(mine.unread_ids().await, [id]);
 }
 
 #[test]
@@ -493,23 +556,27 @@ fn hooks_never_block_the_prompt_on_a_broken_database() {
         let note = String::from_utf8_lossy(&out.stderr);
         assert!(note.contains("continuing without messages"), "{note}");
     }
-    // A missing file is not created by a hook.
+    // A missing file is not created by a hook, which says so on stderr.
     let missing = db.dir().join("missing.db");
     let out = cli(&missing, &["hook", "wait"], &hook_input("s", "/x"), &[]);
-    assert!(out.status.success() && out.stdout.is_empty() && out.stderr.is_empty());
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("no database at") && note.contains("missing.db"),
+        "{note}"
+    );
     assert!(!missing.exists());
 }
 
 #[tokio::test]
 async fn wait_hook_exits_2_with_the_next_new_message_and_0_at_its_timeout() {
     let db = TempDb::new("hook-wait");
-    let _alpha = alpha_of_claude_session(&db).await;
+    let alpha = alpha_of_claude_session(&db).await;
     let path = db.path();
     let input = hook_input("cc-alpha", "/x");
-    // A message already handed over (here by inbox) does not wake the session again.
+    // A message already handed over (here by the session's inbox) does not wake it again.
     let old = send_from_cli(&path, "beta", "alpha", "old news", &[]);
-    let seen = cli(&path, &["inbox", "--as", "alpha", "--json"], "", &[]);
-    assert!(String::from_utf8_lossy(&seen.stdout).contains("old news"));
+    assert_eq!(bodies(&alpha.unread().await), ["old news"]);
     let start = Instant::now();
     let idle = cli(
         &path,

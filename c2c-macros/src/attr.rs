@@ -7,7 +7,9 @@ use syn::meta::ParseNestedMeta;
 use syn::{Attribute, Expr, LitStr};
 
 use crate::ctxt::Ctxt;
-use crate::symbol::{self, ARG, DEFAULT, DESC, DESTRUCTIVE, IDEMPOTENT, NAME, READ_ONLY, TOOL};
+use crate::symbol::{
+    self, ARG, DEFAULT, DESC, DESTRUCTIVE, IDEMPOTENT, MOSTLY_READS, NAME, READ_ONLY, TOOL,
+};
 
 /// What `#[tool(..)]` said about a function.
 #[derive(Default)]
@@ -20,6 +22,8 @@ pub struct ToolAttrs {
     pub idempotent: bool,
     /// `no_heartbeat`
     pub no_heartbeat: bool,
+    /// `mostly_reads`
+    pub mostly_reads: bool,
     /// `name = ".."`
     pub name: Option<LitStr>,
 }
@@ -58,6 +62,7 @@ pub fn tool_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> ToolAttrs {
                     READ_ONLY => out.read_only = true,
                     DESTRUCTIVE => out.destructive = true,
                     IDEMPOTENT => out.idempotent = true,
+                    MOSTLY_READS => out.mostly_reads = true,
                     _ => out.no_heartbeat = true,
                 }
             }

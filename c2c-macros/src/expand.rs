@@ -216,6 +216,7 @@ fn tool_def(tool: &Tool) -> TokenStream {
     let destructive = tool.attrs.destructive;
     let idempotent = tool.attrs.idempotent;
     let heartbeat = !tool.attrs.no_heartbeat;
+    let mostly_reads = tool.attrs.mostly_reads;
     let needs_session = tool.params.iter().filter_map(|p| match p {
         Param::Context(ty) => {
             Some(quote_spanned!(ty.span()=> || <#ty as #registry::FromCall>::NEEDS_SESSION))
@@ -265,6 +266,7 @@ fn tool_def(tool: &Tool) -> TokenStream {
             destructive: #destructive,
             idempotent: #idempotent,
             heartbeat: #heartbeat,
+            mostly_reads: #mostly_reads,
             needs_session: false #(#needs_session)*,
             args: &[#(#arg_defs),*],
             raw_input_schema: Self::#input_fn,

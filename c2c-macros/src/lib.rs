@@ -17,7 +17,7 @@
 //! ```
 //!
 //! Keys of `#[tool(..)]`: `read_only`, `destructive`, `idempotent`, `no_heartbeat`,
-//! `name = "..."`. Keys of `#[arg(..)]`: `default = <expr>`, `desc = "..."`, `negate = "..."`
+//! `mostly_reads`, `name = "..."`. Keys of `#[arg(..)]`: `default = <expr>`, `desc = "..."`, `negate = "..."`
 //! (a command-line flag that sets a boolean argument to false).
 //! The flow is parse ([`ast`], [`attr`]) -> validate ([`valid`]) -> expand ([`expand`]), with
 //! every error collected ([`ctxt`]) so one build shows them all.

@@ -12,6 +12,9 @@ pub const DESTRUCTIVE: &str = "destructive";
 pub const IDEMPOTENT: &str = "idempotent";
 /// `#[tool(no_heartbeat)]`
 pub const NO_HEARTBEAT: &str = "no_heartbeat";
+/// `#[tool(mostly_reads)]`: the tool writes only now and then, so it runs in a read
+/// transaction that takes the write lock only when it does write.
+pub const MOSTLY_READS: &str = "mostly_reads";
 /// `#[tool(name = "..")]`
 pub const NAME: &str = "name";
 /// `#[arg(default = ..)]`
@@ -22,7 +25,14 @@ pub const DESC: &str = "desc";
 pub const NEGATE: &str = "negate";
 
 /// The keys `#[tool(..)]` accepts, for error messages.
-pub const TOOL_KEYS: &[&str] = &[READ_ONLY, DESTRUCTIVE, IDEMPOTENT, NO_HEARTBEAT, NAME];
+pub const TOOL_KEYS: &[&str] = &[
+    READ_ONLY,
+    DESTRUCTIVE,
+    IDEMPOTENT,
+    NO_HEARTBEAT,
+    MOSTLY_READS,
+    NAME,
+];
 /// The keys `#[arg(..)]` accepts, for error messages.
 pub const ARG_KEYS: &[&str] = &[DEFAULT, DESC, NEGATE];
 

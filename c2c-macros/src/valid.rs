@@ -42,6 +42,13 @@ pub fn check(cx: &mut Ctxt, block: &Block) {
                 "a tool cannot be both `read_only` and `destructive`",
             );
         }
+        if tool.attrs.read_only && tool.attrs.mostly_reads {
+            cx.error_spanned_by(
+                &tool.func.sig.ident,
+                "`mostly_reads` is for a tool that writes now and then; a `read_only` tool \
+                 never writes: keep one of the two",
+            );
+        }
     }
 }
 

@@ -56,6 +56,12 @@ impl Client {
         self.session.as_ref()
     }
 
+    /// Whether the caller is a server for an agent (rather than the command line, acting for
+    /// a person or a script).
+    pub fn is_server(&self) -> bool {
+        self.config.process.is_some()
+    }
+
     /// The client's session if it still holds its name.
     pub fn live_session(&self) -> Option<&Session> {
         self.session.as_ref().filter(|_| !self.superseded)

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::process::ProcessInfo;
+
 /// The default cap on a message body or a state value, in bytes (1 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 
@@ -20,6 +22,13 @@ pub struct Config {
     pub claude_session: Option<String>,
     /// Push new messages as Claude Code channel events (`--channel`).
     pub channel: bool,
+    /// The name this server claims (`--name`): registered at start when free, else at the
+    /// first tool call, and taken back when its holder's process has exited.
+    pub name: Option<String>,
+    /// The server process, recorded with a registration; `None` for the command line, which
+    /// acts for a person or a script: it takes no name from a running session and records no
+    /// deliveries.
+    pub process: Option<ProcessInfo>,
 }
 
 impl Config {
@@ -41,6 +50,8 @@ impl Config {
             cwd,
             claude_session,
             channel: false,
+            name: None,
+            process: None,
         }
     }
 }

@@ -98,12 +98,7 @@ impl Dispatcher {
         let live = sessions::live(&lock(&self.conn), name)?;
         match live {
             Some(session) => *lock(&self.session) = Some(session),
-            None => {
-                let mut args = JsonObject::new();
-                args.insert("name".into(), Value::String(name.to_string()));
-                self.call("register_session", args)
-                    .unwrap_or_else(|_| unreachable!("register_session is in the registry"))?;
-            }
+            None => self.register(name)?,
         }
         Ok(())
     }
@@ -195,13 +190,74 @@ impl Dispatcher {
             .map_err(|source| self.placed(ToolError::Store(source)))
     }
 
+    /// Registers the server's name (`--name`) now if it is free or its holder's process has
+    /// exited, and says whether it did; otherwise the name is left for the first tool call, so
+    /// that a health check (start, list the tools, exit) never takes a running session's name.
+    pub fn claim_at_start(&self) -> Result<bool, ToolError> {
+        let Some(name) = self.config.name.clone() else {
+            return Ok(false);
+        };
+        let holder =
+            sessions::holder(&lock(&self.conn), &name).map_err(|e| self.placed(e.into()))?;
+        if holder.as_ref().is_some_and(|h| h.may_be_running()) {
+            tracing::info!(%name, "held by a running session: registering at the first tool call");
+            return Ok(false);
+        }
+        self.register(&name)?;
+        Ok(true)
+    }
+
+    // Registers this client as `name` (superseding any holder).
+    fn register(&self, name: &str) -> Result<(), ToolError> {
+        let mut args = JsonObject::new();
+        args.insert("name".into(), Value::String(name.to_string()));
+        self.call("register_session", args)
+            .unwrap_or_else(|_| unreachable!("register_session is in the registry"))
+            .map(|_| ())
+    }
+
     /// Runs `tool` with `args` once, in one transaction; a database failure names the file.
+    /// A server with a name to claim (`--name`) registers it first, on its first call (real use:
+    /// the last session to use a name holds it), and takes it back when it lost it to a process
+    /// that has exited since.
     pub fn run_step(&self, tool: &ToolDef, args: JsonObject) -> Step {
-        let step = self.run_in_transaction(tool, args);
+        let claim = self.config.name.as_deref();
+        if let Some(name) = claim
+            && tool.name != "register_session"
+            && self.session().is_none()
+            && let Err(e) = self.register(name)
+        {
+            return Step {
+                result: Err(e),
+                retry: None,
+            };
+        }
+        let (mut step, superseded) = self.run_in_transaction(tool, args.clone());
+        if superseded
+            && claim.is_some()
+            && claim == self.session().as_ref().map(|s| s.name.as_str())
+        {
+            match self.reclaim(claim.unwrap_or_default()) {
+                Ok(true) => step = self.run_in_transaction(tool, args).0,
+                Ok(false) => {}
+                Err(e) => step.result = Err(e),
+            }
+        }
         Step {
             result: step.result.map_err(|e| self.placed(e)),
             ..step
         }
+    }
+
+    // Takes `name` back when its holder's process has exited; says whether it did.
+    fn reclaim(&self, name: &str) -> Result<bool, ToolError> {
+        let holder = sessions::holder(&lock(&self.conn), name)?;
+        if holder.as_ref().is_some_and(|h| h.may_be_running()) {
+            return Ok(false);
+        }
+        tracing::info!(%name, "the name's holder has exited: taking it back");
+        self.register(name)?;
+        Ok(true)
     }
 
     /// Runs `tool` with `args` once; a database failure names the file.
@@ -249,10 +305,29 @@ impl Dispatcher {
         }
     }
 
-    fn run_in_transaction(&self, tool: &ToolDef, args: JsonObject) -> Step {
-        let failed = |e: ToolError| Step {
-            result: Err(e),
-            retry: None,
+    // Runs the tool once; also says whether the caller's session had lost its name. A tool
+    // that mostly reads runs in a read transaction; should its write find that another process
+    // wrote since the read began (SQLITE_BUSY, which no waiting can cure), it runs again with
+    // the write lock taken up front.
+    fn run_in_transaction(&self, tool: &ToolDef, args: JsonObject) -> (Step, bool) {
+        let (step, superseded) = self.run_once(tool, args.clone(), false);
+        match &step.result {
+            Err(ToolError::Store(e)) if tool.mostly_reads && is_busy(e) => {
+                self.run_once(tool, args, true)
+            }
+            _ => (step, superseded),
+        }
+    }
+
+    fn run_once(&self, tool: &ToolDef, args: JsonObject, write_first: bool) -> (Step, bool) {
+        let failed = |e: ToolError| {
+            (
+                Step {
+                    result: Err(e),
+                    retry: None,
+                },
+                false,
+            )
         };
         let mut conn = lock(&self.conn);
         let session = self.session();
@@ -267,7 +342,7 @@ impl Dispatcher {
             .map(|s| s.session_id.clone());
         let beat_due = session_id.is_some()
             && lock(&self.last_beat).is_none_or(|at| at.elapsed() >= HEARTBEAT_EVERY);
-        let behavior = if beat_due || !tool.read_only {
+        let behavior = if beat_due || write_first || !(tool.read_only || tool.mostly_reads) {
             TransactionBehavior::Immediate
         } else {
             TransactionBehavior::Deferred
@@ -304,15 +379,28 @@ impl Dispatcher {
                     *lock(&self.session) = Some(session);
                     *lock(&self.last_beat) = Some(Instant::now());
                 }
-                Step {
-                    result: Ok(value),
-                    retry,
-                }
+                (
+                    Step {
+                        result: Ok(value),
+                        retry,
+                    },
+                    superseded,
+                )
             }
             // Dropping the transaction rolls it back: a failed call changes nothing.
-            Err(e) => failed(e),
+            Err(e) => (
+                Step {
+                    result: Err(e),
+                    retry: None,
+                },
+                superseded,
+            ),
         }
     }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
 }
 
 // A poisoned lock only means another call panicked; the data it guards is still usable.

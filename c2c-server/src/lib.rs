@@ -21,6 +21,7 @@ pub mod clock;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod process;
 pub mod registry;
 pub mod server;
 pub mod spec;

@@ -38,6 +38,9 @@ pub struct ToolDef {
     pub idempotent: bool,
     /// The dispatcher refreshes the caller's `last_seen_at` before running the tool.
     pub heartbeat: bool,
+    /// The tool writes only now and then (`#[tool(mostly_reads)]`): it runs in a read
+    /// transaction, which takes the write lock only when the tool does write.
+    pub mostly_reads: bool,
     /// The tool takes the registered session, so it fails before `register_session`.
     pub needs_session: bool,
     /// The arguments, in the order of the signature.

@@ -70,6 +70,9 @@ pub struct Sent {
     /// The tag, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+    /// Something the sender should know, e.g. that no session has ever had this name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// `inbox`'s result.
@@ -162,11 +165,26 @@ impl Tools {
                 name,
             });
         }
+        if !client.is_server()
+            && let Some(holder) = sessions::holder(db, &name)?
+            && holder.may_be_running()
+        {
+            return Err(ToolError::invalid(
+                "name",
+                format!(
+                    "\"{name}\" is held by a running session (process {}): the command line \
+                     never takes a name from one; act as it with --as {name}, or stop that \
+                     session first",
+                    holder.pid.unwrap_or_default()
+                ),
+            ));
+        }
         let previous = client.session().map(|s| s.session_id.as_str());
         let metadata = metadata.unwrap_or_default();
         let origin = Origin {
             cwd: client.config().cwd.as_deref(),
             claude_session: client.config().claude_session.as_deref(),
+            process: client.config().process.as_ref(),
         };
         let session = sessions::register(db, &name, origin, &metadata, previous)?;
         client.bind(session.clone());
@@ -243,14 +261,21 @@ impl Tools {
             ));
         }
         let id = messages::send(db, me, &to, &body, tag.as_deref(), reply_to)?;
-        Ok(Sent { id, to, tag })
+        // A typo in a name would otherwise wait forever in silence.
+        let note = (to != BROADCAST && !sessions::ever_registered(db, &to)?).then(|| {
+            format!(
+                "no session has ever registered as \"{to}\": it waits until one does; check the name with list_sessions"
+            )
+        });
+        Ok(Sent { id, to, tag, note })
     }
 
     /// Read messages addressed to you (or to "*"), oldest first. Does not mark them read: call mark_read with the ids you handled.
-    #[tool]
+    #[tool(mostly_reads)]
     pub fn inbox(
         db: &Connection,
         me: &Session,
+        client: &Client,
         #[arg(
             default = true,
             negate = "all",
@@ -266,12 +291,14 @@ impl Tools {
             ..Filter::default()
         };
         let found = messages::inbox(db, &me.name, unread_only, limit as u32, &filter)?;
-        messages::deliver(db, &me.name, &found, Via::Inbox)?;
+        if client.is_server() {
+            messages::deliver(db, &me.name, &found, Via::Inbox)?;
+        }
         Ok(Inbox { messages: found })
     }
 
     /// Wait until you have unread messages (only with tag, or only replies to message reply_to, if given) and return them, oldest first, without marking them read. To ask and wait for the answer: send_message, then wait_for_message(reply_to=its id).
-    #[tool]
+    #[tool(mostly_reads)]
     pub fn wait_for_message(
         db: &Connection,
         me: &Session,
@@ -301,7 +328,9 @@ impl Tools {
         if found.is_empty() {
             client.retry_on_change(Duration::from_secs(timeout_seconds as u64));
         }
-        messages::deliver(db, &me.name, &found, Via::Wait)?;
+        if client.is_server() {
+            messages::deliver(db, &me.name, &found, Via::Wait)?;
+        }
         Ok(Waited {
             timed_out: found.is_empty(),
             messages: found,

@@ -105,6 +105,37 @@ pub fn server_command(
     cmd
 }
 
+/// A `claude-c2c` command like [`server_command`] whose process is not a child of this test
+/// but of a shell in between: like a server that another Claude Code process started, it
+/// shares no parent with the hooks the test runs (which find their session by that parent).
+pub fn server_command_apart(
+    path: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> tokio::process::Command {
+    // `; exit $?` keeps the shell from replacing itself with the server.
+    let (shell, script) = if cfg!(windows) {
+        ("cmd", "/C")
+    } else {
+        ("sh", "-c")
+    };
+    let mut cmd = tokio::process::Command::new(shell);
+    if cfg!(windows) {
+        cmd.arg(script).arg(BIN);
+    } else {
+        cmd.arg(script).arg("\"$0\" \"$@\"; exit $?").arg(BIN);
+    }
+    cmd.arg("--db").arg(path).args(args);
+    for var in SERVER_ENV {
+        cmd.env_remove(var);
+    }
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.kill_on_drop(true);
+    cmd
+}
+
 /// The same, for `std::process` (for runs that are not MCP sessions).
 pub fn std_command() -> std::process::Command {
     let mut cmd = std::process::Command::new(BIN);
@@ -228,6 +259,11 @@ impl Server {
     /// Starts the binary on `db` with extra command-line `args` and environment `envs`.
     pub async fn start_with(db: &TempDb, args: &[&str], envs: &[(&str, &str)]) -> Server {
         Server::start_at(&db.path(), args, envs).await
+    }
+
+    /// Starts the binary on `db` under a shell of its own ([`server_command_apart`]).
+    pub async fn start_apart(db: &TempDb, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        Server::spawn(server_command_apart(&db.path(), args, envs)).await
     }
 
     /// Starts the binary on `db` with no extra options.

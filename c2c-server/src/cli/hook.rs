@@ -1,6 +1,7 @@
 //! `claude-c2c hook ...`: commands for Claude Code hooks. Each reads the hook's JSON from
-//! stdin, finds the c2c session of the same Claude Code session (the `CLAUDE_CODE_SESSION_ID`
-//! its server recorded, else the project directory), and hands its messages to Claude Code:
+//! stdin, finds the c2c session it serves (`--name`, else the session whose server the same
+//! Claude Code process started, else the one that recorded the hook's Claude Code session id,
+//! else the latest server in the project), and hands its messages to Claude Code:
 //! `prompt` as `additionalContext` (UserPromptSubmit, SessionStart), `wait` by exiting 2 with
 //! them on stderr (a Stop hook with `asyncRewake`, which wakes the idle session). A hook never
 //! stands in the user's way: with nothing to say, no session bound, or a broken database it
@@ -17,6 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::call::Session;
+use crate::process;
 use crate::store::messages::{self, BROADCAST, Filter, Message, Via};
 use crate::store::{self, sessions};
 use crate::tools::MAX_INBOX_LIMIT;
@@ -30,29 +32,53 @@ pub const MAX_CONTEXT_CHARS: usize = 10_000;
 pub enum Hook {
     /// For UserPromptSubmit and SessionStart: print the session's unread messages as
     /// additionalContext (at most 10,000 characters, with a count of what did not fit).
-    Prompt,
+    Prompt {
+        #[command(flatten)]
+        bind: BindArgs,
+    },
     /// For a Stop hook with "asyncRewake": true: wait for a message that has not reached the
     /// session yet, then exit 2 with it on stderr, which wakes the idle session; exit 0 at the
     /// timeout, and at once under `claude -p` (which would wait for the hook before exiting).
     Wait {
+        #[command(flatten)]
+        bind: BindArgs,
         /// Give up (exit 0, silently) after this many seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
         timeout_seconds: u64,
     },
 }
 
+/// Which session a hook serves.
+#[derive(Debug, clap::Args)]
+pub struct BindArgs {
+    /// The session's name (as the server's --name). Without it, the hook finds the session
+    /// whose server the same Claude Code process started, else the one that recorded the
+    /// hook's Claude Code session id, else the latest server started in the project.
+    #[arg(long, env = "C2C_NAME", value_name = "NAME")]
+    name: Option<String>,
+}
+
+impl Hook {
+    fn bind_args(&self) -> &BindArgs {
+        match self {
+            Hook::Prompt { bind } | Hook::Wait { bind, .. } => bind,
+        }
+    }
+}
+
 /// What Claude Code sends a hook on stdin (the fields used here).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 struct HookInput {
     session_id: Option<String>,
     cwd: Option<String>,
     hook_event_name: Option<String>,
 }
 
-/// Runs `hook` against the database at `db` (the default path if `None`); returns the exit
-/// status Claude Code expects.
-pub fn run(hook: &Hook, db: Option<&Path>, busy_timeout: Duration) -> ExitCode {
-    match run_inner(hook, db, busy_timeout) {
+/// Runs `hook` against the database at `db` (the default path if `None`) for the session
+/// named `name` (the top-level `--name`, unless the hook's own is given), else the one it
+/// finds; returns the exit status Claude Code expects.
+pub fn run(hook: &Hook, name: Option<&str>, db: Option<&Path>, busy_timeout: Duration) -> ExitCode {
+    match run_inner(hook, name, db, busy_timeout) {
         Ok(code) => code,
         Err(note) => {
             eprintln!("claude-c2c hook: {note}; continuing without messages");
@@ -61,7 +87,12 @@ pub fn run(hook: &Hook, db: Option<&Path>, busy_timeout: Duration) -> ExitCode {
     }
 }
 
-fn run_inner(hook: &Hook, db: Option<&Path>, busy_timeout: Duration) -> Result<ExitCode, String> {
+fn run_inner(
+    hook: &Hook,
+    name: Option<&str>,
+    db: Option<&Path>,
+    busy_timeout: Duration,
+) -> Result<ExitCode, String> {
     if matches!(hook, Hook::Wait { .. }) && print_mode() {
         // `claude -p` waits for its background hooks before it exits: waking an idle session
         // is for interactive ones, so let the run end, without so much as opening the file.
@@ -74,21 +105,32 @@ fn run_inner(hook: &Hook, db: Option<&Path>, busy_timeout: Duration) -> Result<E
     };
     if !path.exists() {
         // Nothing was ever sent through this file; do not create it from a hook.
+        eprintln!(
+            "claude-c2c hook: no database at {} yet (no session has started with it): nothing to hand over",
+            path.display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let mut conn = store::open_with(&path, busy_timeout).map_err(|e| e.to_string())?;
     let project = std::env::var("CLAUDE_PROJECT_DIR")
         .ok()
         .filter(|p| !p.is_empty())
-        .or(input.cwd);
+        .or(input.cwd.clone());
     let fail = |e: rusqlite::Error| format!("{}: {e}", path.display());
-    let Some(session) =
-        sessions::bound(&conn, input.session_id.as_deref(), project.as_deref()).map_err(fail)?
-    else {
-        return Ok(ExitCode::SUCCESS);
+    let name = hook.bind_args().name.as_deref().or(name);
+    let session = match bind(&conn, name, &input, project.as_deref()).map_err(fail)? {
+        Ok(session) => session,
+        Err(why) => {
+            eprintln!(
+                "claude-c2c hook: no session to hand messages to in {}: {why}",
+                path.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
     };
+    tracing::debug!(name = %session.name, "hook bound");
     match hook {
-        Hook::Prompt => {
+        Hook::Prompt { .. } => {
             let event = input
                 .hook_event_name
                 .unwrap_or_else(|| "UserPromptSubmit".into());
@@ -101,7 +143,9 @@ fn run_inner(hook: &Hook, db: Option<&Path>, busy_timeout: Duration) -> Result<E
             println!("{out}");
             Ok(ExitCode::SUCCESS)
         }
-        Hook::Wait { timeout_seconds } => {
+        Hook::Wait {
+            timeout_seconds, ..
+        } => {
             let deadline = Instant::now() + Duration::from_secs(*timeout_seconds);
             let mut waiter = Wake::new(&path).subscribe().map_err(fail)?;
             // A turn that ends starts a new waiter: the one before it gives way, so waiters do
@@ -142,6 +186,57 @@ fn read_input() -> Result<HookInput, String> {
     serde_json::from_str(&raw).map_err(|e| format!("the hook input on stdin is not JSON: {e}"))
 }
 
+/// How many of the hook's ancestor processes are looked at for the Claude Code process that
+/// started a server (the hook runs under a shell, the shell under Claude Code, which may
+/// itself run under a launcher).
+const ANCESTORS: usize = 8;
+
+// Finds the session a hook serves: the one named, else the one whose server was started by
+// the same Claude Code process (an ancestor of this hook), else the one that recorded the
+// hook's Claude Code session id, else the latest server started in the project. Holds across
+// `--continue`, `/clear`, forks and compaction, which change the session id but not the
+// process. `Ok(Err(why))` when none is found.
+fn bind(
+    conn: &Connection,
+    name: Option<&str>,
+    input: &HookInput,
+    project: Option<&str>,
+) -> rusqlite::Result<Result<Session, String>> {
+    if let Some(name) = name {
+        return Ok(sessions::live(conn, name)?.ok_or_else(|| {
+            format!(
+                "no live session is named \"{name}\" (has its Claude Code session started, \
+                 with the server on this database?)"
+            )
+        }));
+    }
+    let host = process::host();
+    let ancestors = process::ancestors(ANCESTORS);
+    for &pid in &ancestors {
+        if let Some(session) = sessions::started_by(conn, pid, &host)? {
+            return Ok(Ok(session));
+        }
+    }
+    if let Some(id) = input.session_id.as_deref()
+        && let Some(session) = sessions::serving_claude_session(conn, id)?
+    {
+        return Ok(Ok(session));
+    }
+    if let Some(dir) = project
+        && let Some(session) = sessions::latest_server_in(conn, dir)?
+    {
+        return Ok(Ok(session));
+    }
+    Ok(Err(format!(
+        "no live session's server was started by this Claude Code process (ancestors {ancestors:?}), \
+         recorded its session id {}, or runs in {}; give the hook the session's name \
+         (`claude-c2c hook prompt --name NAME`, as `claude-c2c init` writes it), and make sure \
+         the hook and the server use the same database (--db / CLAUDE_C2C_DB)",
+        input.session_id.as_deref().unwrap_or("(none)"),
+        project.unwrap_or("(no project directory)"),
+    )))
+}
+
 /// What a hook found to hand over.
 enum Claim {
     /// The text of the messages handed over.
@@ -154,13 +249,29 @@ enum Claim {
 
 // Takes the session's unread messages (for the `hook wait` `waiter`, only those no path
 // delivered yet), renders what fits and records those as delivered by a hook, in one
-// transaction, so that two hooks never hand out the same new message twice.
+// transaction, so that two hooks never hand out the same new message twice. It reads first and
+// takes the write lock only to record a new delivery; should another process have written
+// since the read began, it starts over with the lock taken up front.
 fn claim(
     conn: &mut Connection,
     session: &Session,
     waiter: Option<&str>,
 ) -> rusqlite::Result<Claim> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    match claim_in(conn, session, waiter, TransactionBehavior::Deferred) {
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+            claim_in(conn, session, waiter, TransactionBehavior::Immediate)
+        }
+        other => other,
+    }
+}
+
+fn claim_in(
+    conn: &mut Connection,
+    session: &Session,
+    waiter: Option<&str>,
+    behavior: TransactionBehavior,
+) -> rusqlite::Result<Claim> {
+    let tx = conn.transaction_with_behavior(behavior)?;
     if let Some(me) = waiter
         && !sessions::is_hook_waiter(&tx, &session.session_id, me)?
     {

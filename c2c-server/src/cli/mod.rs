@@ -1,12 +1,16 @@
 //! The command line. With no subcommand, serve MCP over stdio (optionally registering a name
 //! at start-up). Every tool of the registry is also a subcommand (`tool_cmd`), for people and
-//! scripts; `tail` follows the bus, `sessions` shows who is on it, `gen-spec` writes the
-//! generated reference. Exit status: 0 done, 1 a tool or the database failed, 2 bad usage.
-//! Logs go to stderr, since stdout belongs to the protocol.
+//! scripts; `tail` follows the bus, `sessions` shows who is on it, `init` wires a project for
+//! Claude Code and `doctor` checks it, `gen-spec` writes the generated reference. Exit status:
+//! 0 done, 1 a tool or the database failed, 2 bad usage. Logs go to stderr, since stdout
+//! belongs to the protocol.
 
+mod doctor;
 mod hook;
+mod init;
 mod render;
 mod sessions;
+mod setup;
 mod tail;
 mod tool_cmd;
 
@@ -16,7 +20,6 @@ use std::sync::Arc;
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use rmcp::ServiceExt;
-use serde_json::json;
 
 use crate::config::{Config, DEFAULT_MAX_BODY_BYTES};
 use crate::dispatch::{Dispatcher, Pending};
@@ -114,6 +117,14 @@ fn command() -> clap::Command {
                 .about("Show live sessions, how long since each was seen, and their unread counts"),
         )
         .subcommand(
+            init::InitArgs::augment_args(clap::Command::new("init"))
+                .about("Wire this project for Claude Code: the MCP server entry and the hooks"),
+        )
+        .subcommand(
+            doctor::DoctorArgs::augment_args(clap::Command::new("doctor"))
+                .about("Check the installation, configuration and database, and say how to fix each problem"),
+        )
+        .subcommand(
             hook::Hook::augment_subcommands(clap::Command::new("hook"))
                 .about("Commands for Claude Code hooks: hand the session's unread messages to Claude Code")
                 .subcommand_required(true),
@@ -138,7 +149,7 @@ pub fn main() -> ExitCode {
         Some(("hook", m)) => {
             let hook = hook::Hook::from_arg_matches(m).unwrap_or_else(|e| e.exit());
             let timeout = std::time::Duration::from_millis(cli.busy_timeout_ms);
-            return hook::run(&hook, cli.db.as_deref(), timeout);
+            return hook::run(&hook, cli.name.as_deref(), cli.db.as_deref(), timeout);
         }
         Some(("tail", m)) => {
             let args = tail::TailArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
@@ -156,6 +167,22 @@ pub fn main() -> ExitCode {
                         .map_err(Failure::from)
                 })
                 .map(|text| print!("{text}"))
+        }
+        Some(("init", m)) => {
+            let args = init::InitArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            init::run(&args, cli.db.as_deref())
+                .map(|text| print!("{text}"))
+                .map_err(Failure::from)
+        }
+        Some(("doctor", m)) => {
+            let args = doctor::DoctorArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            let (text, ok) = doctor::run(&args, cli.db.as_deref());
+            print!("{text}");
+            return if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            };
         }
         Some((name, m)) => match <Tools as ToolSet>::TOOLS
             .iter()
@@ -221,7 +248,10 @@ fn open(cli: &Cli, serving: bool) -> Result<Dispatcher, Failure> {
     let mut config = Config::new(path);
     config.max_body_bytes = cli.max_body_bytes;
     config.channel = cli.channel && serving;
-    if !serving {
+    if serving {
+        config.name = cli.name.clone();
+        config.process = Some(crate::process::ProcessInfo::current());
+    } else {
         config.claude_session = None;
     }
     Ok(Dispatcher::new(conn, config))
@@ -252,16 +282,14 @@ fn serve(cli: &Cli) -> Result<(), String> {
         Err(Failure::Usage(m) | Failure::Failed(m)) => return Err(m),
     };
     if let Some(name) = &cli.name {
-        let args = json!({ "name": name });
-        let args = args.as_object().cloned().unwrap_or_default();
-        match dispatcher.call("register_session", args) {
-            Ok(Ok(_)) => tracing::info!(%name, "registered"),
-            Ok(Err(e)) => {
+        match dispatcher.claim_at_start() {
+            Ok(true) => tracing::info!(%name, "registered"),
+            Ok(false) => {}
+            Err(e) => {
                 return Err(format!(
                     "cannot register as {name:?} (--name / C2C_NAME): {e}"
                 ));
             }
-            Err(_) => unreachable!("register_session is in the registry"),
         }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -192,7 +192,17 @@ pub fn inbox(
 /// Records that `messages` (addressed to `me`) were handed to it `via` some path; a message
 /// keeps its first delivery.
 pub fn deliver(db: &Connection, me: &str, messages: &[Message], via: Via) -> rusqlite::Result<()> {
-    if messages.is_empty() {
+    // Look first, write only what is new: an inbox that hands over nothing new stays a read
+    // and never waits for another process's write lock.
+    let mut known =
+        db.prepare_cached("SELECT 1 FROM deliveries WHERE message_id = ?1 AND recipient = ?2")?;
+    let mut new = Vec::new();
+    for m in messages {
+        if !known.exists(params![m.id, me])? {
+            new.push(m.id);
+        }
+    }
+    if new.is_empty() {
         return Ok(());
     }
     let now = clock::now();
@@ -200,8 +210,8 @@ pub fn deliver(db: &Connection, me: &str, messages: &[Message], via: Via) -> rus
         "INSERT OR IGNORE INTO deliveries (message_id, recipient, delivered_at, via)
          VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for m in messages {
-        insert.execute(params![m.id, me, now, via.as_str()])?;
+    for id in new {
+        insert.execute(params![id, me, now, via.as_str()])?;
     }
     Ok(())
 }

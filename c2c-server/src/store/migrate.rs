@@ -101,6 +101,13 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE sessions ADD COLUMN hook_waiter TEXT;
     CREATE INDEX sessions_claude ON sessions(claude_session_id)
         WHERE claude_session_id IS NOT NULL;",
+    // 5: the process behind a registration: the server's own, the client that started it (a
+    // hook of the same Claude Code process finds its session by it), and the machine.
+    "ALTER TABLE sessions ADD COLUMN pid INTEGER;
+    ALTER TABLE sessions ADD COLUMN client_pid INTEGER;
+    ALTER TABLE sessions ADD COLUMN host TEXT;
+    CREATE INDEX sessions_client ON sessions(client_pid)
+        WHERE client_pid IS NOT NULL AND superseded_at IS NULL;",
 ];
 
 /// Why migrating failed.

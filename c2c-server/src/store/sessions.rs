@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::call::Session;
 use crate::clock;
+use crate::process::{self, ProcessInfo};
 
 /// A session as `list_sessions` shows it.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -38,14 +39,35 @@ pub enum Standing {
     Superseded,
 }
 
-/// Where a registration runs: its working directory and the Claude Code session it serves
-/// (`CLAUDE_CODE_SESSION_ID`), which hooks use to find it.
+/// Where a registration runs: its working directory, the Claude Code session it serves
+/// (`CLAUDE_CODE_SESSION_ID`) and its server process, by which hooks find it and by which a
+/// name held by a process that has exited can be taken back.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Origin<'a> {
     /// The working directory.
     pub cwd: Option<&'a str>,
     /// The Claude Code session id.
     pub claude_session: Option<&'a str>,
+    /// The server process; none for a registration made from the command line.
+    pub process: Option<&'a ProcessInfo>,
+}
+
+/// The live registration of a name and the process that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// The registration.
+    pub session: Session,
+    /// Its server's process id, if it recorded one.
+    pub pid: Option<i64>,
+    /// The machine it recorded, if any.
+    pub host: Option<String>,
+}
+
+impl Holder {
+    /// Whether the holder's process may still be running (see [`process::may_be_running`]).
+    pub fn may_be_running(&self) -> bool {
+        process::may_be_running(self.pid, self.host.as_deref())
+    }
 }
 
 /// Registers `name` as a new session; the name's live holder and the caller's own previous
@@ -64,10 +86,11 @@ pub fn register(
           WHERE superseded_at IS NULL AND (name = ?3 OR session_id = ?4)",
     )?
     .execute(params![now, session_id, name, previous])?;
+    let process = origin.process;
     db.prepare_cached(
         "INSERT INTO sessions (session_id, name, cwd, started_at, last_seen_at, metadata,
-                               claude_session_id)
-         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
+                               claude_session_id, pid, client_pid, host)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         session_id,
@@ -75,7 +98,10 @@ pub fn register(
         origin.cwd,
         now,
         Value::Object(metadata.clone()).to_string(),
-        origin.claude_session
+        origin.claude_session,
+        process.map(|p| p.pid),
+        process.and_then(|p| p.client_pid),
+        process.map(|p| p.host.as_str()),
     ])?;
     Ok(Session {
         session_id,
@@ -169,38 +195,84 @@ pub fn prune(db: &Connection, cutoff: &str) -> rusqlite::Result<usize> {
 
 /// The live registration holding `name`, if any.
 pub fn live(db: &Connection, name: &str) -> rusqlite::Result<Option<Session>> {
+    Ok(holder(db, name)?.map(|h| h.session))
+}
+
+/// Whether any session, live or superseded, has ever registered as `name`.
+pub fn ever_registered(db: &Connection, name: &str) -> rusqlite::Result<bool> {
+    if live(db, name)?.is_some() {
+        return Ok(true);
+    }
+    db.prepare_cached("SELECT 1 FROM sessions WHERE name = ?1")?
+        .exists([name])
+}
+
+/// The live registration of `name` with the process that made it, if any.
+pub fn holder(db: &Connection, name: &str) -> rusqlite::Result<Option<Holder>> {
     db.prepare_cached(
-        "SELECT session_id, name FROM sessions WHERE name = ?1 AND superseded_at IS NULL",
+        "SELECT session_id, name, pid, host FROM sessions
+          WHERE name = ?1 AND superseded_at IS NULL",
     )?
     .query_row([name], |r| {
-        Ok(Session {
-            session_id: r.get(0)?,
-            name: r.get(1)?,
+        Ok(Holder {
+            session: Session {
+                session_id: r.get(0)?,
+                name: r.get(1)?,
+            },
+            pid: r.get(2)?,
+            host: r.get(3)?,
         })
     })
     .optional()
 }
 
-/// The live registration serving the Claude Code session `claude_session`; failing that, the
-/// most recently seen live one in `cwd` that recorded no Claude Code session.
-pub fn bound(
+/// The live registration whose server was started by the client process `client_pid` on
+/// `host` (the most recently seen, should there be several).
+pub fn started_by(
     db: &Connection,
-    claude_session: Option<&str>,
-    cwd: Option<&str>,
+    client_pid: u32,
+    host: &str,
 ) -> rusqlite::Result<Option<Session>> {
     db.prepare_cached(
         "SELECT session_id, name FROM sessions
-          WHERE superseded_at IS NULL
-            AND (claude_session_id = ?1 OR (claude_session_id IS NULL AND cwd = ?2))
-          ORDER BY claude_session_id = ?1 DESC, last_seen_at DESC LIMIT 1",
+          WHERE client_pid = ?1 AND superseded_at IS NULL AND coalesce(host, '') = ?2
+          ORDER BY last_seen_at DESC LIMIT 1",
     )?
-    .query_row(params![claude_session, cwd], |r| {
-        Ok(Session {
-            session_id: r.get(0)?,
-            name: r.get(1)?,
-        })
-    })
+    .query_row(params![client_pid, host], session_row)
     .optional()
+}
+
+/// The live registration that recorded the Claude Code session `claude_session`.
+pub fn serving_claude_session(
+    db: &Connection,
+    claude_session: &str,
+) -> rusqlite::Result<Option<Session>> {
+    db.prepare_cached(
+        "SELECT session_id, name FROM sessions
+          WHERE claude_session_id = ?1 AND superseded_at IS NULL
+          ORDER BY last_seen_at DESC LIMIT 1",
+    )?
+    .query_row([claude_session], session_row)
+    .optional()
+}
+
+/// The most recently seen live registration of a server started in `cwd` (registrations made
+/// from the command line have no server, and do not count).
+pub fn latest_server_in(db: &Connection, cwd: &str) -> rusqlite::Result<Option<Session>> {
+    db.prepare_cached(
+        "SELECT session_id, name FROM sessions
+          WHERE cwd = ?1 AND pid IS NOT NULL AND superseded_at IS NULL
+          ORDER BY last_seen_at DESC LIMIT 1",
+    )?
+    .query_row([cwd], session_row)
+    .optional()
+}
+
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        session_id: r.get(0)?,
+        name: r.get(1)?,
+    })
 }
 
 /// Makes `waiter` the one `hook wait` of `session_id`, replacing any earlier one.

@@ -19,6 +19,7 @@ fn register(db: &rusqlite::Connection, name: &str) -> Session {
         Origin {
             cwd: Some("/repo"),
             claude_session: None,
+            process: None,
         },
         &Map::new(),
         None,
@@ -387,4 +388,23 @@ fn the_broadcast_cursor_skips_read_history_but_never_an_unread_broadcast() {
     let overview = sessions::overview(&db).unwrap();
     let unread = |name: &str| overview.iter().find(|s| s.name == name).unwrap().unread;
     assert_eq!((unread("b"), unread("c")), (1, 5));
+}
+
+#[test]
+fn delivering_what_was_delivered_before_writes_nothing() {
+    let db = db();
+    let from = register(&db, "a");
+    register(&db, "b");
+    messages::send(&db, &from, "b", "one", None, None).unwrap();
+    let unread = messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap();
+    messages::deliver(&db, "b", &unread, messages::Via::Inbox).unwrap();
+    // Once more, on a connection that may not write: nothing new, so no write is tried.
+    db.pragma_update(None, "query_only", true).unwrap();
+    messages::deliver(&db, "b", &unread, messages::Via::Wait).unwrap();
+    // A new message does need a write, which query_only refuses: the check above was real.
+    db.pragma_update(None, "query_only", false).unwrap();
+    messages::send(&db, &from, "b", "two", None, None).unwrap();
+    let unread = messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap();
+    db.pragma_update(None, "query_only", true).unwrap();
+    assert!(messages::deliver(&db, "b", &unread, messages::Via::Wait).is_err());
 }
