@@ -19,10 +19,13 @@ mod common;
 mod standin;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use claude::{CONNECTED, RUN_LIMIT, Repl, Rig, Run, claude_cli, drawn, required, shell_quote};
 use common::BIN;
+use common::raw::Raw;
 use serde_json::{Value, json};
 use standin::{Request, Step};
 
@@ -110,18 +113,69 @@ fn write_settings(rig: &Rig, naming: Naming, events: &[&str], logger: Option<&Pa
     std::fs::write(dir.join("settings.json"), settings.to_string()).unwrap();
 }
 
-/// Sends `body` to local from "online", as another process would; the message id.
-fn send(rig: &Rig, body: &str) -> i64 {
-    let sent = rig.c2c(&[
-        "send-message",
-        "--as",
-        "online",
-        "--to",
-        LOCAL,
-        "--body",
-        body,
-    ]);
+/// Sends `body` to `to` from "online", as another process would; the message id.
+fn send(rig: &Rig, to: &str, body: &str) -> i64 {
+    let sent = rig.c2c(&["send-message", "--as", "online", "--to", to, "--body", body]);
     sent["id"].as_i64().expect("id")
+}
+
+/// The name of the [`Neighbour`].
+const NEIGHBOUR: &str = "neighbour";
+
+/// Another session's server in the same project, started as a second Claude Code session
+/// there would start it (`--name neighbour`, its parent a shell that is no ancestor of the
+/// hooks under test), calling `heartbeat` every 50 ms until dropped, so that it is always the
+/// most recently seen server in the project: a hook that bound by project directory rather
+/// than by its own Claude Code session would find it, and hand the model its messages.
+struct Neighbour {
+    stop: Arc<AtomicBool>,
+    beating: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Neighbour {
+    /// Starts the neighbour in `rig`'s working directory; returns once it is registered.
+    fn start(rig: &Rig) -> Neighbour {
+        let work = rig.file("work");
+        let mut cmd = std::process::Command::new("sh");
+        // `; exit $?` keeps the shell from replacing itself with the server.
+        cmd.arg("-c")
+            .arg("\"$0\" \"$@\"; exit $?")
+            .arg(BIN)
+            .arg("--db")
+            .arg(rig.dir.path())
+            .args(["--name", NEIGHBOUR])
+            .current_dir(&work);
+        for var in common::SERVER_ENV {
+            cmd.env_remove(var);
+        }
+        cmd.env("CLAUDE_PROJECT_DIR", &work);
+        let mut raw = Raw::start(cmd);
+        let beat = raw.call("heartbeat", json!({}));
+        assert!(
+            matches!(beat, Some(Ok(_))),
+            "the neighbour's heartbeat: {beat:?}"
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let beating = std::thread::spawn(move || {
+            while !stopped.load(Ordering::SeqCst) && raw.call("heartbeat", json!({})).is_some() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Neighbour {
+            stop,
+            beating: Some(beating),
+        }
+    }
+}
+
+impl Drop for Neighbour {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(beating) = self.beating.take() {
+            let _ = beating.join();
+        }
+    }
 }
 
 /// The live registration of local, as `list-sessions` shows it.
@@ -217,10 +271,11 @@ enum Resume {
 }
 
 /// One `claude -p` run, then a message for local, then a second run that resumes the first
-/// conversation as `resume` says: the message reaches the second run's model through the
-/// hooks (SessionStart or UserPromptSubmit, whichever runs once local is bound), in a request
-/// that carries the first conversation, and its receipt says `hook`. Returns the two runs'
-/// session ids.
+/// conversation as `resume` says, while a [`Neighbour`] runs in the same project: the message
+/// reaches the second run's model through the hooks (SessionStart or UserPromptSubmit,
+/// whichever runs once local is bound), in a request that carries the first conversation, its
+/// receipt says `hook`, and the neighbour's message does not reach that model. Returns the
+/// two runs' session ids.
 fn message_reaches_resumed_run(
     test: &str,
     naming: Naming,
@@ -241,8 +296,11 @@ fn message_reaches_resumed_run(
     );
     let holder_before = holder(&rig).map(|h| h["session_id"].clone());
 
+    let neighbour = Neighbour::start(&rig);
+    let aside = format!("{test}: for the neighbour only");
+    send(&rig, NEIGHBOUR, &aside);
     let body = format!("{test}: sent between the runs");
-    let id = send(&rig, &body);
+    let id = send(&rig, LOCAL, &body);
     let before = rig.standin.main_requests().len();
     let mut extra = vec!["--output-format", "json"];
     match resume {
@@ -252,6 +310,7 @@ fn message_reaches_resumed_run(
     }
     let second = rig.run(&format!("{test}: second prompt"), &extra, &[]);
     let second_id = session_of(&second);
+    drop(neighbour);
     let holder_after = holder(&rig).map(|h| h["session_id"].clone());
     eprintln!(
         "{test}: Claude Code session {first_id} then {second_id}; local held by {holder_before:?} \
@@ -273,6 +332,11 @@ fn message_reaches_resumed_run(
         later.iter().any(|r| carries(r, &body)),
         "the message sent between the runs did not reach the second run's model ({resume:?}, \
          hooks {naming:?}){}",
+        context(&rig)
+    );
+    assert!(
+        !rig.standin.requests().iter().any(|r| carries(r, &aside)),
+        "the neighbour's message reached local's model ({resume:?}, hooks {naming:?}){}",
         context(&rig)
     );
     let receipt = rig.receipt("online", id, LOCAL);
@@ -369,7 +433,7 @@ fn health_check_leaves_the_running_session_its_name() {
     }
 
     let body = format!("{test}: for the running session");
-    let id = send(&rig, &body);
+    let id = send(&rig, LOCAL, &body);
     rig.standin.release();
     rig.finish(running);
     let read = rig
@@ -420,7 +484,7 @@ fn await_log(rig: &Rig, repl: &Repl, parts: &[&str]) -> String {
 /// In the interactive REPL, `/clear` starts a new conversation: the hooks get a new session
 /// id while the server runs on, started under the old one. A message sent after `/clear`
 /// reaches the model through the prompt hooks with the next prompt, in a request without the
-/// cleared conversation. The Stop hook is left out: Claude Code 2.1.332 keeps the first
+/// cleared conversation, and a [`Neighbour`]'s message never does. The Stop hook is left out: Claude Code 2.1.332 keeps the first
 /// turn's `hook wait` running in the background through `/clear`, and that waiter, bound
 /// before the ids changed, would hand over the message by waking the new conversation, which
 /// is not the path under test here.
@@ -436,6 +500,9 @@ fn message_reaches_the_repl_after_clear() {
         return;
     };
     await_prompt(&rig, &repl);
+    let neighbour = Neighbour::start(&rig);
+    let aside = format!("{test}: for the neighbour only");
+    send(&rig, NEIGHBOUR, &aside);
     repl.submit("first question");
     assert!(
         rig.standin.wait_for_main(1, RUN_LIMIT),
@@ -451,7 +518,7 @@ fn message_reaches_the_repl_after_clear() {
     let cleared = await_log(&rig, &repl, &["Hooks: SessionStart:clear", "finished"]);
     eprintln!("{test}: {cleared}");
     let body = format!("{test}: sent after /clear");
-    let id = send(&rig, &body);
+    let id = send(&rig, LOCAL, &body);
     let before = rig.standin.main_requests().len();
     repl.submit("second question");
     let reached = repl.wait_for(RUN_LIMIT, || {
@@ -468,6 +535,7 @@ fn message_reaches_the_repl_after_clear() {
         )
     });
     repl.stop();
+    drop(neighbour);
     assert_eq!(
         rig.standin.main_requests()[before].body,
         reached.body,
@@ -482,6 +550,11 @@ fn message_reaches_the_repl_after_clear() {
     assert!(
         carries(&reached, &body),
         "the message sent after /clear did not reach the model with the next prompt{}",
+        context(&rig)
+    );
+    assert!(
+        !rig.standin.requests().iter().any(|r| carries(r, &aside)),
+        "the neighbour's message reached local's model{}",
         context(&rig)
     );
     let receipt = rig.receipt("online", id, LOCAL);
