@@ -6,6 +6,8 @@
 //! Answers are streamed as server-sent events when the request asks for `stream`, and plain
 //! JSON messages otherwise; every response closes its connection.
 
+#![allow(dead_code)]
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
