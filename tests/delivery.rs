@@ -556,6 +556,19 @@ fn hooks_never_block_the_prompt_on_a_broken_database() {
         let note = String::from_utf8_lossy(&out.stderr);
         assert!(note.contains("continuing without messages"), "{note}");
     }
+    // A hook command this version cannot parse (exit 2 would make Claude Code drop the prompt).
+    let out = cli(
+        &db.path(),
+        &["hook", "prompt", "--bogus"],
+        &hook_input("s", "/x"),
+        &[],
+    );
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("--bogus") && note.contains("continuing without messages"),
+        "{note}"
+    );
     // A missing file is not created by a hook, which says so on stderr.
     let missing = db.dir().join("missing.db");
     let out = cli(&missing, &["hook", "wait"], &hook_input("s", "/x"), &[]);

@@ -66,6 +66,21 @@ impl Hook {
     }
 }
 
+/// Whether a command line (without the program name) runs `hook`: its first word that is not
+/// a global option or an option's value.
+pub fn is_hook_command(args: impl IntoIterator<Item = String>) -> bool {
+    const TAKE_VALUE: &[&str] = &["--db", "--name", "--max-body-bytes", "--busy-timeout-ms"];
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if TAKE_VALUE.contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            return arg == "hook";
+        }
+    }
+    false
+}
+
 /// What Claude Code sends a hook on stdin (the fields used here).
 #[derive(Debug, Clone, Default, Deserialize)]
 struct HookInput {
@@ -374,6 +389,17 @@ mod tests {
         assert!(text.contains(&format!("({} more unread messages did not fit", 30 - n)));
         assert!(text.contains("[id 1] from beta, tag question, reply to 3, 2026-11-25"));
         assert!(!text.contains(&format!("[id {}]", n + 1)));
+    }
+
+    #[test]
+    fn hook_commands_are_told_apart_from_values_that_say_hook() {
+        let words = |line: &str| line.split(' ').map(String::from).collect::<Vec<_>>();
+        assert!(is_hook_command(words("hook prompt --bogus")));
+        assert!(is_hook_command(words("--db /x.db --name local hook wait")));
+        assert!(is_hook_command(words("--db=/x.db hook prompt")));
+        assert!(!is_hook_command(words("send-message --body hook")));
+        assert!(!is_hook_command(words("--db hook inbox")));
+        assert!(!is_hook_command(words("--bogus")));
     }
 
     #[test]

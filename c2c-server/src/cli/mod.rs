@@ -138,7 +138,16 @@ fn command() -> clap::Command {
 
 /// Runs the command line and returns the process's exit status.
 pub fn main() -> ExitCode {
-    let matches = command().get_matches();
+    let matches = match command().try_get_matches() {
+        Ok(matches) => matches,
+        // A hook that exits 2 on UserPromptSubmit makes Claude Code drop the prompt: a hook
+        // command it cannot parse (a typo, an option this version lacks) must not do that.
+        Err(e) if hook::is_hook_command(std::env::args().skip(1)) && e.use_stderr() => {
+            eprintln!("claude-c2c hook: {e}continuing without messages");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => e.exit(),
+    };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging();
     let result = match matches.subcommand() {
