@@ -166,7 +166,7 @@ impl Dispatcher {
     /// Runs `pending` once: its answer, or `Err(deadline)` when it asked to be run again on
     /// a change of the database until `deadline`.
     pub fn step(&self, pending: &mut Pending) -> Result<Result<Value, ToolError>, Instant> {
-        let step = self.run_step(pending.tool, pending.args.clone());
+        let step = self.run_step(pending.tool, &pending.args);
         match (step.result, step.retry) {
             (Ok(value), Some(timeout)) => {
                 let deadline = *pending
@@ -220,7 +220,7 @@ impl Dispatcher {
     /// A server with a name to claim (`--name`) registers it first, on its first call (real use:
     /// the last session to use a name holds it), and takes it back when it lost it to a process
     /// that has exited since.
-    pub fn run_step(&self, tool: &ToolDef, args: JsonObject) -> Step {
+    pub fn run_step(&self, tool: &ToolDef, args: &JsonObject) -> Step {
         let claim = self.config.name.as_deref();
         if let Some(name) = claim
             && tool.name != "register_session"
@@ -232,7 +232,7 @@ impl Dispatcher {
                 retry: None,
             };
         }
-        let (mut step, superseded) = self.run_in_transaction(tool, args.clone());
+        let (mut step, superseded) = self.run_in_transaction(tool, args);
         if superseded
             && claim.is_some()
             && claim == self.session().as_ref().map(|s| s.name.as_str())
@@ -262,7 +262,7 @@ impl Dispatcher {
 
     /// Runs `tool` with `args` once; a database failure names the file.
     pub fn run(&self, tool: &ToolDef, args: JsonObject) -> Result<Value, ToolError> {
-        self.run_step(tool, args).result
+        self.run_step(tool, &args).result
     }
 
     /// Unread messages for this client's session that no path has delivered yet, oldest
@@ -309,8 +309,8 @@ impl Dispatcher {
     // that mostly reads runs in a read transaction; should its write find that another process
     // wrote since the read began (SQLITE_BUSY, which no waiting can cure), it runs again with
     // the write lock taken up front.
-    fn run_in_transaction(&self, tool: &ToolDef, args: JsonObject) -> (Step, bool) {
-        let (step, superseded) = self.run_once(tool, args.clone(), false);
+    fn run_in_transaction(&self, tool: &ToolDef, args: &JsonObject) -> (Step, bool) {
+        let (step, superseded) = self.run_once(tool, args, false);
         match &step.result {
             Err(ToolError::Store(e)) if tool.mostly_reads && is_busy(e) => {
                 self.run_once(tool, args, true)
@@ -319,7 +319,7 @@ impl Dispatcher {
         }
     }
 
-    fn run_once(&self, tool: &ToolDef, args: JsonObject, write_first: bool) -> (Step, bool) {
+    fn run_once(&self, tool: &ToolDef, args: &JsonObject, write_first: bool) -> (Step, bool) {
         let failed = |e: ToolError| {
             (
                 Step {
@@ -362,7 +362,8 @@ impl Dispatcher {
         };
         let superseded = standing == Standing::Superseded;
         let call = Call::new(&tx, Client::new(self.config.clone(), session, superseded));
-        let result = (tool.call)(&call, args);
+        // The wrapper takes the arguments apart, so each run gets its own copy.
+        let result = (tool.call)(&call, args.clone());
         let bound = call.client().take_bound();
         let retry = call.client().retry_requested();
         drop(call);
