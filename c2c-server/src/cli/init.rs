@@ -278,10 +278,15 @@ pub fn run(args: &InitArgs, db: Option<&Path>) -> Result<String, String> {
     if args.dry_run {
         out.push_str("Dry run: nothing was written.\n");
     } else {
-        out.push_str(
-            "Next: start Claude Code in this folder (`claude`); check the setup with \
-             `claude-c2c doctor`.\n",
-        );
+        let approve = if matches!(args.scope, Scope::Project) {
+            " and approve the project's c2c server when it asks (once)"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "Next: start Claude Code in this folder (`claude`){approve}; check the setup with \
+             `claude-c2c doctor`.\n"
+        ));
     }
     Ok(out)
 }
