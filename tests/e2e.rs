@@ -630,8 +630,13 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
 
     // Out-of-range and mistyped numbers.
     for (tool, args, needles) in [
-        ("inbox", json!({"limit": 0}), vec!["`limit`", "1 to 500"]),
+        (
+            "inbox",
+            json!({"limit": 0}),
+            vec!["invalid argument `limit`: 0 is out of range: give 1 to 500"],
+        ),
         ("inbox", json!({"limit": 501}), vec!["`limit`", "1 to 500"]),
+        ("outbox", json!({"limit": 501}), vec!["`limit`", "1 to 500"]),
         ("inbox", json!({"limit": -5}), vec!["`limit`"]),
         ("inbox", json!({"limit": "ten"}), vec!["`limit`", "integer"]),
         ("inbox", json!({"limit": 2.5}), vec!["`limit`"]),
@@ -644,7 +649,12 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         (
             "list_sessions",
             json!({"active_within_min": 0}),
-            vec!["`active_within_min`"],
+            vec!["`active_within_min`", "1 to 525600"],
+        ),
+        (
+            "list_sessions",
+            json!({"active_within_min": 525_601}),
+            vec!["`active_within_min`", "525601 is out of range"],
         ),
         (
             "list_sessions",
@@ -659,7 +669,12 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         (
             "prune",
             json!({"older_than_days": -1}),
-            vec!["`older_than_days`", "0 to"],
+            vec!["`older_than_days`", "0 to 36500"],
+        ),
+        (
+            "prune",
+            json!({"older_than_days": 36_501}),
+            vec!["`older_than_days`", "0 to 36500"],
         ),
         (
             "prune",
@@ -684,7 +699,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         (
             "mark_read",
             json!({"message_ids": (0..1001).collect::<Vec<i64>>()}),
-            vec!["`message_ids`", "1000"],
+            vec!["invalid argument `message_ids`: has 1001 items: give at most 1000 per call"],
         ),
         (
             "heartbeat",
@@ -707,6 +722,11 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
             vec!["key", "prefix", "not both"],
         ),
         ("get_state", json!({"key": ""}), vec!["`key`", "empty"]),
+        (
+            "get_state",
+            json!({"key": "k".repeat(257)}),
+            vec!["`key`", "257 characters long: use at most 256"],
+        ),
     ] {
         s.err(tool, args, &needles).await;
     }
@@ -730,6 +750,10 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         (
             json!({"to": "me", "body": "x", "tag": ""}),
             vec!["`tag`", "empty"],
+        ),
+        (
+            json!({"to": "me", "body": "x", "tag": "t".repeat(65)}),
+            vec!["invalid argument `tag`: is 65 characters long: use at most 64"],
         ),
         (
             json!({"to": "me"}),
