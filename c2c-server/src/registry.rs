@@ -583,6 +583,15 @@ impl ToolDef {
         schema
     }
 
+    /// The first sentence of the description: up to a full stop followed by a space and a
+    /// capital letter (so that "e.g. \"local\"" does not end it).
+    pub fn summary(&self) -> &'static str {
+        let text = self.description;
+        text.match_indices(". ")
+            .find(|(at, _)| text[at + 2..].starts_with(|c: char| c.is_uppercase()))
+            .map_or(text, |(at, _)| &text[..at + 1])
+    }
+
     /// The tool as `tools/list` describes it.
     pub fn to_mcp(&self) -> rmcp::model::Tool {
         use rmcp::model::{Tool, ToolAnnotations};
