@@ -296,6 +296,13 @@ fn every_tool_is_a_documented_subcommand() {
                 "{name} --help lacks {}'s description",
                 arg.name
             );
+            if let Some(limits) = arg.limits() {
+                assert!(
+                    help.contains(&format!("[{limits}]")),
+                    "{name} --help lacks {}'s limits",
+                    arg.name
+                );
+            }
         }
         assert!(help.contains("--json") && help.contains("--as"));
     }

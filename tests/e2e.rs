@@ -74,6 +74,15 @@ async fn handshake_reports_our_name_version_protocol_and_instructions() {
 
 #[tokio::test]
 async fn tools_list_is_exactly_spec_tools_json() {
+    // A stale spec/ would fail the comparison below with a dump of both tool lists; say what
+    // to do first.
+    let spec_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec");
+    let stale = c2c_server::spec::stale(&spec_dir);
+    assert!(
+        stale.is_empty(),
+        "spec/ is stale ({stale:?}): run `{}`",
+        c2c_server::spec::REGENERATE
+    );
     let db = TempDb::new("tools-list");
     let server = Server::start(&db).await;
     let tools = server.client().list_all_tools().await.unwrap();
@@ -86,23 +95,30 @@ async fn tools_list_is_exactly_spec_tools_json() {
         "spec/tools.json is not the live tools/list payload: run gen-spec"
     );
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    assert_eq!(
-        names,
-        [
-            "register_session",
-            "heartbeat",
-            "list_sessions",
-            "send_message",
-            "inbox",
-            "wait_for_message",
-            "outbox",
-            "mark_read",
-            "set_state",
-            "get_state",
-            "prune"
-        ],
-        "the original's nine tools in its order, with wait_for_message and outbox beside inbox"
-    );
+    let registry: Vec<&str> = <c2c_server::tools::Tools as c2c_server::registry::ToolSet>::TOOLS
+        .iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, registry, "tools/list is the registry, in its order");
+    // The original's nine tools keep their names and their order, whatever is added.
+    let original = [
+        "register_session",
+        "heartbeat",
+        "list_sessions",
+        "send_message",
+        "inbox",
+        "mark_read",
+        "set_state",
+        "get_state",
+        "prune",
+    ];
+    let mut rest = names.iter();
+    for tool in original {
+        assert!(
+            rest.any(|n| *n == tool),
+            "{tool} missing or out of the original's order: {names:?}"
+        );
+    }
     for tool in &tools {
         assert_eq!(tool.input_schema["type"], "object", "{}", tool.name);
         assert_eq!(
@@ -630,8 +646,13 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
 
     // Out-of-range and mistyped numbers.
     for (tool, args, needles) in [
-        ("inbox", json!({"limit": 0}), vec!["`limit`", "1 to 500"]),
+        (
+            "inbox",
+            json!({"limit": 0}),
+            vec!["invalid argument `limit`: 0 is out of range: give 1 to 500"],
+        ),
         ("inbox", json!({"limit": 501}), vec!["`limit`", "1 to 500"]),
+        ("outbox", json!({"limit": 501}), vec!["`limit`", "1 to 500"]),
         ("inbox", json!({"limit": -5}), vec!["`limit`"]),
         ("inbox", json!({"limit": "ten"}), vec!["`limit`", "integer"]),
         ("inbox", json!({"limit": 2.5}), vec!["`limit`"]),
@@ -644,7 +665,12 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         (
             "list_sessions",
             json!({"active_within_min": 0}),
-            vec!["`active_within_min`"],
+            vec!["`active_within_min`", "1 to 525600"],
+        ),
+        (
+            "list_sessions",
+            json!({"active_within_min": 525_601}),
+            vec!["`active_within_min`", "525601 is out of range"],
         ),
         (
             "list_sessions",
@@ -659,7 +685,12 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         (
             "prune",
             json!({"older_than_days": -1}),
-            vec!["`older_than_days`", "0 to"],
+            vec!["`older_than_days`", "0 to 36500"],
+        ),
+        (
+            "prune",
+            json!({"older_than_days": 36_501}),
+            vec!["`older_than_days`", "0 to 36500"],
         ),
         (
             "prune",
@@ -684,7 +715,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         (
             "mark_read",
             json!({"message_ids": (0..1001).collect::<Vec<i64>>()}),
-            vec!["`message_ids`", "1000"],
+            vec!["invalid argument `message_ids`: has 1001 items: give at most 1000 per call"],
         ),
         (
             "heartbeat",
@@ -707,6 +738,11 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
             vec!["key", "prefix", "not both"],
         ),
         ("get_state", json!({"key": ""}), vec!["`key`", "empty"]),
+        (
+            "get_state",
+            json!({"key": "k".repeat(257)}),
+            vec!["`key`", "257 characters long: use at most 256"],
+        ),
     ] {
         s.err(tool, args, &needles).await;
     }
@@ -730,6 +766,10 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         (
             json!({"to": "me", "body": "x", "tag": ""}),
             vec!["`tag`", "empty"],
+        ),
+        (
+            json!({"to": "me", "body": "x", "tag": "t".repeat(65)}),
+            vec!["invalid argument `tag`: is 65 characters long: use at most 64"],
         ),
         (
             json!({"to": "me"}),

@@ -1,4 +1,5 @@
-//! The checked-in reference in spec/ must match what the code renders.
+//! The checked-in reference in spec/, and the README's tools table, must match what the code
+//! renders.
 
 use std::path::Path;
 
@@ -8,10 +9,26 @@ fn spec_files_are_up_to_date() {
     let stale = c2c_server::spec::stale(&dir);
     assert!(
         stale.is_empty(),
-        "spec/{} out of date: run `{}` and commit the result",
-        stale.join(", spec/"),
+        "{stale:?} out of date: run `{}` and commit the result",
         c2c_server::spec::REGENERATE
     );
+}
+
+#[test]
+fn readme_lists_every_tool() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let begin = readme
+        .find(c2c_server::spec::README_BEGIN)
+        .expect("the README has a generated tools table");
+    for tool in <c2c_server::tools::Tools as c2c_server::registry::ToolSet>::TOOLS {
+        assert!(
+            readme[begin..].contains(&format!("| `{}(", tool.name)),
+            "the README's tools table lacks {}",
+            tool.name
+        );
+    }
 }
 
 #[test]

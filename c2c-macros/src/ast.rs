@@ -46,8 +46,9 @@ pub struct Arg<'a> {
     pub ident: &'a syn::Ident,
     /// Its type.
     pub ty: &'a Type,
-    /// What `#[arg(..)]` said.
-    pub attrs: ArgAttrs,
+    /// What `#[arg(..)]` said (boxed: it holds whole expressions, and context parameters,
+    /// which have none, share the enum).
+    pub attrs: Box<ArgAttrs>,
 }
 
 impl<'a> Block<'a> {
@@ -122,10 +123,8 @@ impl<'a> Param<'a> {
                     "context is shared: take it as `&T`, not `&mut T`",
                 );
             }
-            if let Some((span, _)) = &attrs.default {
-                cx.syn_error(syn::Error::new(*span, "#[arg] belongs on arguments (taken by value), not on context taken by reference"));
-            } else if let Some(desc) = &attrs.desc {
-                cx.error_spanned_by(desc, "#[arg] belongs on arguments (taken by value), not on context taken by reference");
+            if let Some(span) = attrs.first_key {
+                cx.syn_error(syn::Error::new(span, "#[arg] belongs on arguments (taken by value), not on context taken by reference"));
             }
             return Some(Param::Context(&reference.elem));
         }
@@ -138,7 +137,7 @@ impl<'a> Param<'a> {
                 Some(Param::Arg(Arg {
                     ident: &pat.ident,
                     ty: &typed.ty,
-                    attrs,
+                    attrs: Box::new(attrs),
                 }))
             }
             other => {

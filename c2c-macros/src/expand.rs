@@ -165,9 +165,11 @@ fn companion(tool: &Tool) -> TokenStream {
             }
             None => quote!(::core::option::Option::None),
         };
-        quote_spanned! {ty.span()=>
+        let decode = quote_spanned! {ty.span()=>
             let #ident: #ty = #registry::take_arg::<#ty>(&mut __c2c_args, #name, #default)?;
-        }
+        };
+        let bounds = bound_checks(arg);
+        quote!(#decode #bounds)
     });
     let call_args: Vec<TokenStream> = tool
         .params
@@ -207,6 +209,51 @@ fn companion(tool: &Tool) -> TokenStream {
     }
 }
 
+/// The checks of an argument's declared bounds, run right after it is decoded. Each passes the
+/// value through a trait (`RangeArg`, `CharsArg`, `ItemsArg`) at the span of its key, so that a
+/// bound on an argument of the wrong type is a compile error pointing at the key.
+fn bound_checks(arg: &Arg) -> TokenStream {
+    let registry = quote!(::c2c_server::registry);
+    let name = json_name(arg);
+    let at = |key: Span| {
+        let mut ident = arg.ident.clone();
+        ident.set_span(key);
+        ident
+    };
+    let mut checks = TokenStream::new();
+    if let Some(range) = &arg.attrs.range {
+        let value = at(range.key);
+        let start = range.start;
+        let end = option(range.end.map(|end| quote!(#end)));
+        checks.extend(quote_spanned! {range.key=>
+            #registry::check_range(#name, &#value, #start, #end)?;
+        });
+    }
+    if let Some(limit) = &arg.attrs.max_chars {
+        let value = at(limit.key);
+        let max = limit.value;
+        checks.extend(quote_spanned! {limit.key=>
+            #registry::check_chars(#name, &#value, #max)?;
+        });
+    }
+    if let Some(limit) = &arg.attrs.max_items {
+        let value = at(limit.key);
+        let max = limit.value;
+        checks.extend(quote_spanned! {limit.key=>
+            #registry::check_items(#name, &#value, #max)?;
+        });
+    }
+    checks
+}
+
+/// `Some(tokens)` or `None`, as Rust tokens.
+fn option(tokens: Option<TokenStream>) -> TokenStream {
+    match tokens {
+        Some(tokens) => quote!(::core::option::Option::Some(#tokens)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
 /// The `ToolDef` literal of one tool.
 fn tool_def(tool: &Tool) -> TokenStream {
     let registry = quote!(::c2c_server::registry);
@@ -243,6 +290,26 @@ fn tool_def(tool: &Tool) -> TokenStream {
             }
             None => quote!(::core::option::Option::None),
         };
+        let bounds = &arg.attrs;
+        let min = option(bounds.range.as_ref().map(|r| {
+            let start = r.start;
+            quote!(#start)
+        }));
+        let max = option(
+            bounds
+                .range
+                .as_ref()
+                .and_then(|r| r.end)
+                .map(|end| quote!(#end)),
+        );
+        let max_chars = option(bounds.max_chars.as_ref().map(|l| {
+            let value = l.value;
+            quote!(#value)
+        }));
+        let max_items = option(bounds.max_items.as_ref().map(|l| {
+            let value = l.value;
+            quote!(#value)
+        }));
         quote_spanned! {ty.span()=>
             #registry::ArgDef {
                 name: #name,
@@ -251,6 +318,10 @@ fn tool_def(tool: &Tool) -> TokenStream {
                 nullable: <#ty as #registry::ToolArg>::NULLABLE,
                 default: #default,
                 negate: #negate,
+                min: #min,
+                max: #max,
+                max_chars: #max_chars,
+                max_items: #max_items,
             }
         }
     });

@@ -10,15 +10,18 @@
 //!     pub fn inbox(
 //!         db: &Connection,                 // context: taken by reference
 //!         me: &Session,                    // context that requires register_session
-//!         #[arg(default = 20, desc = "Most messages to return.")] limit: u32,
+//!         #[arg(default = 20, range = 1..=500, desc = "Most messages to return.")] limit: u32,
 //!         tag: Option<String>,             // an argument: taken by value
 //!     ) -> Result<Inbox, ToolError> { .. }
 //! }
 //! ```
 //!
 //! Keys of `#[tool(..)]`: `read_only`, `destructive`, `idempotent`, `no_heartbeat`,
-//! `mostly_reads`, `name = "..."`. Keys of `#[arg(..)]`: `default = <expr>`, `desc = "..."`, `negate = "..."`
-//! (a command-line flag that sets a boolean argument to false).
+//! `mostly_reads`, `name = "..."`. Keys of `#[arg(..)]`: `default = <expr>`, `desc = "..."`,
+//! `negate = "..."` (a command-line flag that sets a boolean argument to false), and the
+//! bounds the generated wrapper checks and the input schema states: `range = 1..=500` or
+//! `range = 0..` (integers: `minimum`, `maximum`), `max_chars = 64` (strings: `maxLength`),
+//! `max_items = 1000` (arrays: `maxItems`).
 //! The flow is parse ([`ast`], [`attr`]) -> validate ([`valid`]) -> expand ([`expand`]), with
 //! every error collected ([`ctxt`]) so one build shows them all.
 

@@ -23,6 +23,12 @@ pub const DEFAULT: &str = "default";
 pub const DESC: &str = "desc";
 /// `#[arg(negate = "all")]`: a command-line flag that sets a boolean argument to false.
 pub const NEGATE: &str = "negate";
+/// `#[arg(range = 1..=500)]` or `#[arg(range = 0..)]`: the values an integer argument takes.
+pub const RANGE: &str = "range";
+/// `#[arg(max_chars = 64)]`: the longest a string argument may be, in characters.
+pub const MAX_CHARS: &str = "max_chars";
+/// `#[arg(max_items = 1000)]`: the most elements an array argument may hold.
+pub const MAX_ITEMS: &str = "max_items";
 
 /// The keys `#[tool(..)]` accepts, for error messages.
 pub const TOOL_KEYS: &[&str] = &[
@@ -34,7 +40,7 @@ pub const TOOL_KEYS: &[&str] = &[
     NAME,
 ];
 /// The keys `#[arg(..)]` accepts, for error messages.
-pub const ARG_KEYS: &[&str] = &[DEFAULT, DESC, NEGATE];
+pub const ARG_KEYS: &[&str] = &[DEFAULT, DESC, NEGATE, RANGE, MAX_CHARS, MAX_ITEMS];
 
 /// `a`, `b` and `c`, for listing keys in a message.
 pub fn list(keys: &[&str]) -> String {

@@ -1,10 +1,13 @@
 //! Checks on the parsed block that the type system cannot make: every tool documented, names
 //! that follow the MCP tool-name rule and are unique, plain synchronous functions with a
-//! declared result, annotations that agree with each other.
+//! declared result, annotations that agree with each other, argument bounds that leave some
+//! value allowed. Whether a bound fits the argument's type is left to the trait bounds of the
+//! generated checks (`RangeArg`, `CharsArg`, `ItemsArg`), which report it at the key.
 
 use quote::ToTokens;
 
-use crate::ast::{Block, Tool};
+use crate::ast::{Arg, Block, Param, Tool};
+use crate::attr;
 use crate::ctxt::Ctxt;
 
 /// The longest tool name the MCP specification allows.
@@ -27,6 +30,11 @@ pub fn check(cx: &mut Ctxt, block: &Block) {
             );
         }
         check_signature(cx, tool);
+        for param in &tool.params {
+            if let Param::Arg(arg) = param {
+                check_bounds(cx, arg);
+            }
+        }
         if tool.doc.is_none() {
             cx.error_spanned_by(
                 &tool.func.sig.ident,
@@ -80,6 +88,42 @@ fn check_name(cx: &mut Ctxt, tool: &Tool) {
             name_tokens(tool),
             format_args!("tool name `{name}` {problem}: MCP tool names are 1 to {MAX_NAME_LEN} characters from A-Z, a-z, 0-9, `_`, `-` and `.`"),
         );
+    }
+}
+
+// A range with no value in it, a limit of zero, or a literal default the range refuses would
+// make every call (or every call without the argument) fail.
+fn check_bounds(cx: &mut Ctxt, arg: &Arg) {
+    if let Some(range) = &arg.attrs.range {
+        if let Some(end) = range.end.filter(|end| *end < range.start) {
+            cx.error_spanned_by(
+                &range.tokens,
+                format_args!(
+                    "empty range: no value is both {} or more and {end} or less; write \
+                     `low..=high`",
+                    range.start
+                ),
+            );
+        } else if let Some((_, default)) = &arg.attrs.default
+            && let Ok(value) = attr::integer(default)
+            && (value < range.start || range.end.is_some_and(|end| value > end))
+        {
+            cx.error_spanned_by(
+                default,
+                format_args!("the default {value} is outside the argument's `range`"),
+            );
+        }
+    }
+    for limit in [&arg.attrs.max_chars, &arg.attrs.max_items]
+        .into_iter()
+        .flatten()
+    {
+        if limit.value == 0 {
+            cx.error_spanned_by(
+                &limit.lit,
+                "a limit of 0 allows only an empty value: give 1 or more",
+            );
+        }
     }
 }
 

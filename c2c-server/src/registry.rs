@@ -68,12 +68,54 @@ pub struct ArgDef {
     pub default: Option<fn() -> Value>,
     /// A command-line flag (`#[arg(negate = "all")]`) that sets this boolean to false.
     pub negate: Option<&'static str>,
+    /// The lowest value of an integer argument (`#[arg(range = 1..=500)]`): `minimum`.
+    pub min: Option<i64>,
+    /// The highest value of an integer argument (none for `range = 0..`): `maximum`.
+    pub max: Option<i64>,
+    /// The most characters of a string argument (`#[arg(max_chars = 64)]`): `maxLength`.
+    pub max_chars: Option<usize>,
+    /// The most elements of an array argument (`#[arg(max_items = 1000)]`): `maxItems`.
+    pub max_items: Option<usize>,
 }
 
 impl ArgDef {
     /// Whether a call must give this argument.
     pub fn required(&self) -> bool {
         self.default.is_none() && !self.nullable
+    }
+
+    /// The declared bounds in words ("1 to 500", "0 or more", "at most 64 characters"), or
+    /// `None` when the argument declares none.
+    pub fn limits(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        match (self.min, self.max) {
+            (Some(min), Some(max)) => parts.push(format!("{min} to {max}")),
+            (Some(min), None) => parts.push(format!("{min} or more")),
+            (None, Some(max)) => parts.push(format!("{max} or less")),
+            (None, None) => {}
+        }
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        if let Some(max) = self.max_chars {
+            parts.push(format!("at most {max} character{}", plural(max)));
+        }
+        if let Some(max) = self.max_items {
+            parts.push(format!("at most {max} item{}", plural(max)));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+
+    /// The JSON Schema keywords that state the bounds, as `(keyword, value)`.
+    pub fn schema_bounds(&self) -> Vec<(&'static str, Value)> {
+        let keywords = [
+            ("minimum", self.min.map(Value::from)),
+            ("maximum", self.max.map(Value::from)),
+            ("maxLength", self.max_chars.map(Value::from)),
+            ("maxItems", self.max_items.map(Value::from)),
+        ];
+        keywords
+            .into_iter()
+            .filter_map(|(keyword, value)| Some((keyword, value?)))
+            .collect()
     }
 }
 
@@ -158,6 +200,81 @@ impl<T: ToolArg> ToolArg for Vec<T> {
     }
 }
 
+/// An argument that `#[arg(range = ..)]` can bound: an integer, or an `Option` of one.
+#[diagnostic::on_unimplemented(
+    message = "`range` bounds an integer argument, and `{Self}` is not one",
+    label = "`range` on a `{Self}` argument",
+    note = "`range` fits i32, i64, u32, u64 or an Option of one; bound a string with \
+            `max_chars` and an array with `max_items`"
+)]
+pub trait RangeArg {
+    /// The value, or `None` when an optional argument was not given.
+    fn integer(&self) -> Option<i128>;
+}
+
+// Each type and its `Option` by name (not `Option<T: RangeArg>`), so that a mismatch names
+// the argument's own type.
+macro_rules! range_arg {
+    ($($ty:ty),*) => {
+        $(impl RangeArg for $ty {
+            fn integer(&self) -> Option<i128> { Some(i128::from(*self)) }
+        }
+        impl RangeArg for Option<$ty> {
+            fn integer(&self) -> Option<i128> { self.map(i128::from) }
+        })*
+    };
+}
+
+range_arg!(i32, i64, u32, u64);
+
+/// An argument that `#[arg(max_chars = ..)]` can bound: a `String`, or an `Option` of one.
+#[diagnostic::on_unimplemented(
+    message = "`max_chars` bounds a string argument, and `{Self}` is not one",
+    label = "`max_chars` on a `{Self}` argument",
+    note = "`max_chars` fits String or Option<String>; bound an integer with `range` and an \
+            array with `max_items`"
+)]
+pub trait CharsArg {
+    /// The length in characters, or `None` when an optional argument was not given.
+    fn chars(&self) -> Option<usize>;
+}
+
+impl CharsArg for String {
+    fn chars(&self) -> Option<usize> {
+        Some(str::chars(self).count())
+    }
+}
+
+impl CharsArg for Option<String> {
+    fn chars(&self) -> Option<usize> {
+        self.as_deref().map(|s| s.chars().count())
+    }
+}
+
+/// An argument that `#[arg(max_items = ..)]` can bound: a `Vec`, or an `Option` of one.
+#[diagnostic::on_unimplemented(
+    message = "`max_items` bounds an array argument, and `{Self}` is not one",
+    label = "`max_items` on a `{Self}` argument",
+    note = "`max_items` fits Vec<T> or Option<Vec<T>>; bound an integer with `range` and a \
+            string with `max_chars`"
+)]
+pub trait ItemsArg {
+    /// The number of elements, or `None` when an optional argument was not given.
+    fn items(&self) -> Option<usize>;
+}
+
+impl<T> ItemsArg for Vec<T> {
+    fn items(&self) -> Option<usize> {
+        Some(self.len())
+    }
+}
+
+impl<T> ItemsArg for Option<Vec<T>> {
+    fn items(&self) -> Option<usize> {
+        self.as_ref().map(Vec::len)
+    }
+}
+
 /// Context a tool takes by shared reference (`db: &Connection`, `me: &Session`): the
 /// dispatcher hands it over instead of decoding it from the arguments.
 #[diagnostic::on_unimplemented(
@@ -235,6 +352,55 @@ pub fn take_arg<T: ToolArg>(
         (None, None) => Err(ToolError::MissingArgument {
             name: name.to_string(),
         }),
+    }
+}
+
+/// Refuses an integer outside `min..=max` (`max` `None`: no upper bound).
+#[doc(hidden)]
+pub fn check_range<T: RangeArg>(
+    name: &str,
+    value: &T,
+    min: i64,
+    max: Option<i64>,
+) -> Result<(), ToolError> {
+    let Some(value) = value.integer() else {
+        return Ok(());
+    };
+    let within = value >= i128::from(min) && max.is_none_or(|max| value <= i128::from(max));
+    if within {
+        return Ok(());
+    }
+    let give = match max {
+        Some(max) => format!("{min} to {max}"),
+        None => format!("{min} or more"),
+    };
+    Err(ToolError::invalid(
+        name,
+        format!("{value} is out of range: give {give}"),
+    ))
+}
+
+/// Refuses a string of more than `max` characters.
+#[doc(hidden)]
+pub fn check_chars<T: CharsArg>(name: &str, value: &T, max: usize) -> Result<(), ToolError> {
+    match value.chars() {
+        Some(chars) if chars > max => Err(ToolError::invalid(
+            name,
+            format!("is {chars} characters long: use at most {max}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses an array of more than `max` elements.
+#[doc(hidden)]
+pub fn check_items<T: ItemsArg>(name: &str, value: &T, max: usize) -> Result<(), ToolError> {
+    match value.items() {
+        Some(items) if items > max => Err(ToolError::invalid(
+            name,
+            format!("has {items} items: give at most {max} per call"),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -388,7 +554,7 @@ fn any_json_if_untyped(property: &mut Value) {
 
 impl ToolDef {
     /// The input schema as sent in `tools/list`: the argument struct's schema, with each
-    /// declared default recorded and defaulted arguments no longer required.
+    /// declared default and bound recorded and defaulted arguments no longer required.
     pub fn input_schema(&self) -> JsonObject {
         let mut schema = (self.raw_input_schema)();
         let defaults: Vec<(&str, Value)> = self
@@ -397,9 +563,14 @@ impl ToolDef {
             .filter_map(|a| a.default.map(|d| (a.name, d())))
             .collect();
         if let Some(Value::Object(properties)) = schema.get_mut("properties") {
-            for (name, default) in &defaults {
-                if let Some(Value::Object(property)) = properties.get_mut(*name) {
-                    property.insert("default".into(), default.clone());
+            for arg in self.args {
+                if let Some(Value::Object(property)) = properties.get_mut(arg.name) {
+                    for (keyword, value) in arg.schema_bounds() {
+                        property.insert(keyword.into(), value);
+                    }
+                    if let Some(default) = arg.default {
+                        property.insert("default".into(), default());
+                    }
                 }
             }
         }
@@ -410,6 +581,15 @@ impl ToolDef {
             }
         }
         schema
+    }
+
+    /// The first sentence of the description: up to a full stop followed by a space and a
+    /// capital letter (so that "e.g. \"local\"" does not end it).
+    pub fn summary(&self) -> &'static str {
+        let text = self.description;
+        text.match_indices(". ")
+            .find(|(at, _)| text[at + 2..].starts_with(|c: char| c.is_uppercase()))
+            .map_or(text, |(at, _)| &text[..at + 1])
     }
 
     /// The tool as `tools/list` describes it.

@@ -17,20 +17,17 @@ use crate::store::messages::{self, BROADCAST, Filter, Message, NotMarked, Outgoi
 use crate::store::sessions::{self, Origin, SessionInfo};
 use crate::store::state::{self, StateEntry};
 
-/// The longest session name or tag, in characters.
+/// The longest session name or tag, in characters (the `max_chars` of `name`, `to` and `tag`,
+/// which the tests hold to this).
 pub const MAX_NAME_CHARS: usize = 64;
-/// The longest state key, in characters.
-pub const MAX_KEY_CHARS: usize = 256;
-/// The most messages one inbox call returns.
+/// The most messages one inbox call returns (the top of `limit`'s `range`).
 pub const MAX_INBOX_LIMIT: u32 = 500;
-/// The longest `wait_for_message` may wait, in seconds.
-pub const MAX_WAIT_SECONDS: i64 = 600;
-/// The most ids one mark_read call takes.
-pub const MAX_MARK_IDS: usize = 1000;
-/// The widest list_sessions window: one year, in minutes.
-pub const MAX_ACTIVE_MINUTES: i64 = 525_600;
-/// The oldest prune cut-off: one hundred years, in days.
-pub const MAX_PRUNE_DAYS: i64 = 36_500;
+
+/// The rules for a name that are not bounds, for the reference: `check_name` enforces them.
+pub const NAME_RULES: &str = "A session name (`register_session`'s `name`, `send_message`'s \
+    `to`) or tag is not empty and has no control characters and no leading or trailing \
+    spaces; `\"*\"` is never a session's name: as `to` it means every session, as a tag it is \
+    an ordinary tag.";
 
 /// The registry's home: `#[tools]` implements `ToolSet` for it.
 pub struct Tools;
@@ -150,7 +147,7 @@ impl Tools {
     pub fn register_session(
         db: &Connection,
         client: &Client,
-        #[arg(desc = "The name to claim: 1-64 characters, not \"*\".")] name: String,
+        #[arg(max_chars = 64, desc = "The name to claim, not \"*\".")] name: String,
         #[arg(desc = "Anything about this session (JSON object), shown by list_sessions.")]
         metadata: Option<Map<String, Value>>,
     ) -> Result<Registered, ToolError> {
@@ -211,15 +208,13 @@ impl Tools {
     pub fn list_sessions(
         db: &Connection,
         client: &Client,
-        #[arg(default = 10, desc = "Only sessions seen within this many minutes.")]
+        #[arg(
+            default = 10,
+            range = 1..=525_600,
+            desc = "Only sessions seen within this many minutes."
+        )]
         active_within_min: i64,
     ) -> Result<Sessions, ToolError> {
-        check_range(
-            "active_within_min",
-            active_within_min,
-            1..=MAX_ACTIVE_MINUTES,
-            " minutes",
-        )?;
         let cutoff = clock::ago(Duration::from_secs(active_within_min as u64 * 60));
         let me = client.session().map(|s| s.session_id.as_str());
         Ok(Sessions {
@@ -233,9 +228,9 @@ impl Tools {
         db: &Connection,
         me: &Session,
         client: &Client,
-        #[arg(desc = "Recipient name, or \"*\" to broadcast.")] to: String,
+        #[arg(max_chars = 64, desc = "Recipient name, or \"*\" to broadcast.")] to: String,
         #[arg(desc = "The message text.")] body: String,
-        #[arg(desc = "A tag to filter by.")] tag: Option<String>,
+        #[arg(max_chars = 64, desc = "A tag to filter by.")] tag: Option<String>,
         #[arg(desc = "The id of the message this answers.")] reply_to: Option<i64>,
     ) -> Result<Sent, ToolError> {
         check_name("to", &to, true)?;
@@ -282,10 +277,9 @@ impl Tools {
             desc = "Only unread messages; false shows the latest, read or not."
         )]
         unread_only: bool,
-        #[arg(default = 20, desc = "Most messages to return (1-500).")] limit: i64,
+        #[arg(default = 20, range = 1..=500, desc = "Most messages to return.")] limit: i64,
         #[arg(desc = "Only messages with this tag.")] tag: Option<String>,
     ) -> Result<Inbox, ToolError> {
-        check_range("limit", limit, 1..=i64::from(MAX_INBOX_LIMIT), "")?;
         let filter = Filter {
             tag: tag.as_deref(),
             ..Filter::default()
@@ -307,18 +301,12 @@ impl Tools {
         #[arg(desc = "Only replies to this message id.")] reply_to: Option<i64>,
         #[arg(
             default = 30,
-            desc = "Seconds to wait (0-600); then timed_out is true."
+            range = 0..=600,
+            desc = "Seconds to wait; then timed_out is true."
         )]
         timeout_seconds: i64,
-        #[arg(default = 20, desc = "Most messages to return (1-500).")] limit: i64,
+        #[arg(default = 20, range = 1..=500, desc = "Most messages to return.")] limit: i64,
     ) -> Result<Waited, ToolError> {
-        check_range(
-            "timeout_seconds",
-            timeout_seconds,
-            0..=MAX_WAIT_SECONDS,
-            " seconds",
-        )?;
-        check_range("limit", limit, 1..=i64::from(MAX_INBOX_LIMIT), "")?;
         let filter = Filter {
             tag: tag.as_deref(),
             reply_to,
@@ -342,10 +330,9 @@ impl Tools {
     pub fn outbox(
         db: &Connection,
         me: &Session,
-        #[arg(default = 10, desc = "Most messages to return (1-500).")] limit: i64,
+        #[arg(default = 10, range = 1..=500, desc = "Most messages to return.")] limit: i64,
         #[arg(desc = "Only messages with this tag.")] tag: Option<String>,
     ) -> Result<Outbox, ToolError> {
-        check_range("limit", limit, 1..=i64::from(MAX_INBOX_LIMIT), "")?;
         Ok(Outbox {
             messages: messages::outbox(db, &me.name, limit as u32, tag.as_deref())?,
         })
@@ -356,17 +343,8 @@ impl Tools {
     pub fn mark_read(
         db: &Connection,
         me: &Session,
-        #[arg(desc = "Ids from inbox.")] message_ids: Vec<i64>,
+        #[arg(max_items = 1000, desc = "Ids from inbox.")] message_ids: Vec<i64>,
     ) -> Result<Marked, ToolError> {
-        if message_ids.len() > MAX_MARK_IDS {
-            return Err(ToolError::invalid(
-                "message_ids",
-                format!(
-                    "{} ids given: mark at most {MAX_MARK_IDS} per call",
-                    message_ids.len()
-                ),
-            ));
-        }
         let (marked, not_marked) = messages::mark_read(db, &me.name, &message_ids)?;
         Ok(Marked { marked, not_marked })
     }
@@ -377,7 +355,7 @@ impl Tools {
         db: &Connection,
         me: &Session,
         client: &Client,
-        #[arg(desc = "The key (1-256 characters).")] key: String,
+        #[arg(max_chars = 256, desc = "The key.")] key: String,
         #[arg(desc = "Any JSON.")] value: Value,
     ) -> Result<Stored, ToolError> {
         check_key("key", &key)?;
@@ -394,7 +372,7 @@ impl Tools {
     #[tool(read_only)]
     pub fn get_state(
         db: &Connection,
-        #[arg(desc = "Exact key to read.")] key: Option<String>,
+        #[arg(max_chars = 256, desc = "Exact key to read.")] key: Option<String>,
         #[arg(desc = "Read every key starting with this.")] prefix: Option<String>,
     ) -> Result<StateRead, ToolError> {
         match (key, prefix) {
@@ -419,14 +397,8 @@ impl Tools {
     pub fn prune(
         db: &Connection,
         _me: &Session,
-        #[arg(default = 30, desc = "Age in days (0 or more).")] older_than_days: i64,
+        #[arg(default = 30, range = 0..=36_500, desc = "Age in days.")] older_than_days: i64,
     ) -> Result<Pruned, ToolError> {
-        check_range(
-            "older_than_days",
-            older_than_days,
-            0..=MAX_PRUNE_DAYS,
-            " days",
-        )?;
         let cutoff = clock::ago(Duration::from_secs(older_than_days as u64 * 86_400));
         Ok(Pruned {
             messages_deleted: messages::prune(db, &cutoff)?,
@@ -456,36 +428,10 @@ pub fn check_name(arg: &str, name: &str, broadcast: bool) -> Result<(), ToolErro
     Err(ToolError::invalid(arg, problem))
 }
 
-// Refuses `value` outside `range`, naming the range (in `unit`, e.g. " days").
-fn check_range(
-    arg: &str,
-    value: i64,
-    range: std::ops::RangeInclusive<i64>,
-    unit: &str,
-) -> Result<(), ToolError> {
-    if range.contains(&value) {
-        return Ok(());
-    }
-    Err(ToolError::invalid(
-        arg,
-        format!(
-            "{value} is out of range: give {} to {}{unit}",
-            range.start(),
-            range.end()
-        ),
-    ))
-}
-
+// The length of a key is bounded by its `max_chars`; an empty one is no key.
 fn check_key(arg: &str, key: &str) -> Result<(), ToolError> {
     if key.is_empty() {
         return Err(ToolError::invalid(arg, "is empty"));
-    }
-    let chars = key.chars().count();
-    if chars > MAX_KEY_CHARS {
-        return Err(ToolError::invalid(
-            arg,
-            format!("is {chars} characters long: use at most {MAX_KEY_CHARS}"),
-        ));
     }
     Ok(())
 }
@@ -500,4 +446,71 @@ fn check_size(arg: &str, bytes: usize, max: usize) -> Result<(), ToolError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{ArgDef, ToolSet};
+
+    fn arg(tool: &str, name: &str) -> &'static ArgDef {
+        <Tools as ToolSet>::TOOLS
+            .iter()
+            .find(|t| t.name == tool)
+            .and_then(|t| t.args.iter().find(|a| a.name == name))
+            .unwrap_or_else(|| panic!("no argument {tool}.{name}"))
+    }
+
+    // The bounds are literals in the attributes; the code that shares them reads these
+    // constants, so the two must not drift apart.
+    #[test]
+    fn declared_bounds_agree_with_the_constants() {
+        for (tool, name) in [
+            ("register_session", "name"),
+            ("send_message", "to"),
+            ("send_message", "tag"),
+        ] {
+            assert_eq!(
+                arg(tool, name).max_chars,
+                Some(MAX_NAME_CHARS),
+                "{tool}.{name}"
+            );
+        }
+        for tool in ["inbox", "wait_for_message", "outbox"] {
+            let limit = arg(tool, "limit");
+            assert_eq!(
+                (limit.min, limit.max),
+                (Some(1), Some(i64::from(MAX_INBOX_LIMIT))),
+                "{tool}.limit"
+            );
+        }
+    }
+
+    #[test]
+    fn every_default_is_within_its_bounds() {
+        for tool in <Tools as ToolSet>::TOOLS {
+            for arg in tool.args {
+                let Some(default) = arg.default.map(|d| d()) else {
+                    continue;
+                };
+                if let Some(n) = default.as_i64() {
+                    assert!(
+                        arg.min.is_none_or(|min| n >= min),
+                        "{}.{}",
+                        tool.name,
+                        arg.name
+                    );
+                    assert!(
+                        arg.max.is_none_or(|max| n <= max),
+                        "{}.{}",
+                        tool.name,
+                        arg.name
+                    );
+                }
+                if let (Some(s), Some(max)) = (default.as_str(), arg.max_chars) {
+                    assert!(s.chars().count() <= max, "{}.{}", tool.name, arg.name);
+                }
+            }
+        }
+    }
 }

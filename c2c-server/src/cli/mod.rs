@@ -231,18 +231,20 @@ fn gen_spec(args: &GenSpecArgs) -> Result<(), Failure> {
             return Ok(());
         }
         return Err(Failure::Failed(format!(
-            "{} out of date in {}: run `{}`",
-            stale.join(", "),
-            args.out.display(),
+            "{} out of date: run `{}`",
+            paths(&stale),
             spec::REGENERATE
         )));
     }
-    spec::write(&args.out).map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
-    eprintln!(
-        "claude-c2c: wrote tools.md, tools.json and schema.sql to {}",
-        args.out.display()
-    );
+    let written =
+        spec::write(&args.out).map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
+    eprintln!("claude-c2c: wrote {}", paths(&written));
     Ok(())
+}
+
+fn paths(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
 }
 
 /// Opens the database and a dispatcher over it, as configured: for the MCP server when

@@ -75,6 +75,9 @@ pub fn command(tool: &'static ToolDef) -> Command {
 fn option(arg: &'static ArgDef) -> Arg {
     let kind = (arg.kind)();
     let mut help = arg.description.to_string();
+    if let Some(limits) = arg.limits() {
+        help.push_str(&format!(" [{limits}]"));
+    }
     if let Some(default) = arg.default {
         help.push_str(&format!(" [default: {}]", default()));
     }
