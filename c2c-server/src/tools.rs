@@ -142,14 +142,15 @@ pub struct Pruned {
 
 #[c2c_macros::tools]
 impl Tools {
-    /// Claim a name (e.g. "local") that other sessions address you by. A live holder of the name is superseded: it keeps its history but stops receiving. Calling it again with your current name keeps your registration.
+    /// Claim a name (e.g. "local") others address you by. A live holder of it is superseded (keeps its history, stops receiving). Calling it again with your current name keeps your registration.
     #[tool(idempotent)]
     pub fn register_session(
         db: &Connection,
         client: &Client,
         #[arg(max_chars = 64, desc = "The name to claim, not \"*\".")] name: String,
-        #[arg(desc = "Anything about this session (JSON object), shown by list_sessions.")]
-        metadata: Option<Map<String, Value>>,
+        #[arg(desc = "About this session; list_sessions shows it.")] metadata: Option<
+            Map<String, Value>,
+        >,
     ) -> Result<Registered, ToolError> {
         check_name("name", &name, false)?;
         // Registering again under the name this client holds keeps its registration.
@@ -222,7 +223,7 @@ impl Tools {
         })
     }
 
-    /// Send a message to a session by name, or to "*" for all. It waits in the recipient's inbox until read, even if the recipient is offline. Tags are free-form filters: handoff, question, status, error.
+    /// Send a message to a session by name, or "*" for all. It waits until read, even if the recipient is offline. Tags are free-form filters: handoff, question, status, error.
     #[tool]
     pub fn send_message(
         db: &Connection,
@@ -265,7 +266,7 @@ impl Tools {
         Ok(Sent { id, to, tag, note })
     }
 
-    /// Read messages addressed to you (or to "*"), oldest first. Does not mark them read: call mark_read with the ids you handled.
+    /// Read messages to you (or to "*"), oldest first. Does not mark them read: call mark_read with the ids you handled.
     #[tool(mostly_reads)]
     pub fn inbox(
         db: &Connection,
@@ -291,7 +292,7 @@ impl Tools {
         Ok(Inbox { messages: found })
     }
 
-    /// Wait until you have unread messages (only with tag, or only replies to message reply_to, if given) and return them, oldest first, without marking them read. To ask and wait for the answer: send_message, then wait_for_message(reply_to=its id).
+    /// Wait for unread messages (matching tag or reply_to, if given) and return them, oldest first, without marking them read. To ask and await the answer: send_message, then wait_for_message(reply_to=its id).
     #[tool(mostly_reads)]
     pub fn wait_for_message(
         db: &Connection,
@@ -325,7 +326,7 @@ impl Tools {
         })
     }
 
-    /// Your sent messages, newest first, with each recipient's receipt: queued, delivered (its text reached the recipient agent) or read (acknowledged with mark_read). A broadcast lists the sessions it has reached.
+    /// Your sent messages, newest first, with each recipient's receipt: queued, delivered (its text reached the agent) or read (mark_read). A broadcast lists the sessions it has reached.
     #[tool(read_only)]
     pub fn outbox(
         db: &Connection,
@@ -349,7 +350,7 @@ impl Tools {
         Ok(Marked { marked, not_marked })
     }
 
-    /// Store any JSON value at a key in shared state, for facts others should see. Last writer wins; each entry records when and by whom it was written.
+    /// Store a JSON value at a key in shared state, for facts others should see. Last writer wins; entries record who wrote them and when.
     #[tool(idempotent)]
     pub fn set_state(
         db: &Connection,
@@ -368,7 +369,7 @@ impl Tools {
         })
     }
 
-    /// Read shared state: one entry by key (null if missing), the entries under a prefix, or with neither, all entries.
+    /// Read shared state: one entry by key (null if missing), the entries under a prefix, or all entries.
     #[tool(read_only)]
     pub fn get_state(
         db: &Connection,
