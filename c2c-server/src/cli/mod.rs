@@ -9,6 +9,7 @@ mod doctor;
 mod gen_spec;
 mod hook;
 mod init;
+mod json_text;
 mod render;
 mod serve;
 mod sessions;
@@ -63,17 +64,32 @@ pub struct Cli {
     // from the environment as given, and would print `--db <PATH>` in the usage line of every
     // error as if it were required.
     /// The SQLite database file [env: CLAUDE_C2C_DB] [default: ~/.claude/c2c.db].
-    #[arg(long, value_name = "PATH", global = true)]
+    #[arg(
+        long,
+        value_name = "PATH",
+        global = true,
+        help_heading = "Global options"
+    )]
     db: Option<PathBuf>,
 
     /// The largest message body or state value accepted, in bytes [env: C2C_MAX_BODY_BYTES]
     /// [default: 1048576].
-    #[arg(long, value_name = "BYTES", global = true)]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        global = true,
+        help_heading = "Global options"
+    )]
     max_body_bytes: Option<usize>,
 
     /// How long to wait for another process's lock on the database, in milliseconds
     /// [env: C2C_BUSY_TIMEOUT_MS] [default: 10000].
-    #[arg(long, value_name = "MS", global = true)]
+    #[arg(
+        long,
+        value_name = "MS",
+        global = true,
+        help_heading = "Global options"
+    )]
     busy_timeout_ms: Option<u64>,
 }
 
