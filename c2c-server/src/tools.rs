@@ -139,7 +139,7 @@ pub enum StateRead {
 pub struct Pruned {
     /// Messages deleted.
     pub messages_deleted: usize,
-    /// Superseded registrations deleted.
+    /// Sessions deleted.
     pub sessions_deleted: usize,
 }
 
@@ -414,11 +414,11 @@ impl Tools {
         }
     }
 
-    /// Delete read messages and superseded sessions older than N days. Broadcasts go once every live session has read them.
+    /// Delete read messages and idle sessions (not yours) older than N days. Broadcasts go once every live session has read them.
     #[tool(destructive, idempotent)]
     pub fn prune(
         db: &Connection,
-        _me: &Session,
+        client: &Client,
         #[arg(default = 30, desc = "Age in days (0 or more).")] older_than_days: i64,
     ) -> Result<Pruned, ToolError> {
         check_range(
@@ -430,7 +430,11 @@ impl Tools {
         let cutoff = clock::ago(Duration::from_secs(older_than_days as u64 * 86_400));
         Ok(Pruned {
             messages_deleted: messages::prune(db, &cutoff)?,
-            sessions_deleted: sessions::prune(db, &cutoff)?,
+            sessions_deleted: sessions::prune(
+                db,
+                &cutoff,
+                client.session().map(|s| s.session_id.as_str()),
+            )?,
         })
     }
 }

@@ -330,9 +330,21 @@ fn run_tool(
     let args = tool_cmd::arguments(tool, matches).map_err(Failure::Usage)?;
     let mut dispatcher = open(settings, None)?;
     if let Some(name) = matches.get_one::<String>(tool_cmd::AS) {
-        dispatcher
+        let server = dispatcher
             .visit(name)
             .map_err(|e| format!("cannot act as {name:?}: {e}"))?;
+        // A tool that keeps the heartbeat itself (`no_heartbeat`) would write the borrowed
+        // session's, which only its server may do.
+        if let Some(pid) = server
+            && tool.needs_session
+            && !tool.heartbeat
+        {
+            return Err(Failure::Failed(format!(
+                "{}: {name:?} is held by an MCP server (process {pid}), which keeps its own \
+                 heartbeat; the command line refreshes only names it holds itself",
+                tool_cmd::command_name(tool)
+            )));
+        }
     }
     let value = dispatcher
         .call_tool(Pending::new(tool, args))
