@@ -37,10 +37,11 @@ pub fn render(value: &Value, color: bool) -> String {
     };
     let is_table =
         |field: &Value| matches!(field, Value::Array(items) if items.iter().all(Value::is_object));
+    // The fields shown as `key value` lines; a lone object or null is shown on its own.
+    let alone = |field: &Value| fields.len() == 1 && (field.is_object() || field.is_null());
     let lines: Vec<(&String, &Value)> = fields
         .iter()
-        .filter(|(_, field)| !is_table(field) && !(fields.len() == 1 && field.is_object()))
-        .filter(|(_, field)| !(fields.len() == 1 && field.is_null()))
+        .filter(|(_, field)| !(is_table(field) || alone(field)))
         .collect();
     let width = lines.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
     let mut out = String::new();
