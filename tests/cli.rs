@@ -194,6 +194,8 @@ fn json_valued_and_list_arguments_take_json() {
     assert_eq!(keys, ["cfg"]);
     let text = stdout(&run(&db, &["get-state", "--key", "cfg"]));
     assert!(text.contains("value       {\"replicas\":3}"), "{text}");
+    let text = stdout(&run(&db, &["get-state", "--key", "plain"]));
+    assert!(text.contains("value       \"abc123\""), "{text}");
 
     let sent: Vec<i64> = ["1", "2", "3"]
         .iter()
@@ -307,9 +309,13 @@ fn every_tool_is_a_documented_subcommand() {
         assert!(help.contains("--json") && help.contains("--as"));
     }
     let help = stdout(&Command::new(BIN).arg("--help").output().unwrap());
-    for sub in ["send-message", "inbox", "tail", "sessions", "gen-spec"] {
+    for sub in ["send-message", "inbox", "tail", "sessions", "serve"] {
         assert!(help.contains(sub), "--help lacks {sub}");
     }
+    assert!(
+        !help.contains("gen-spec"),
+        "a developer's command in the user's help"
+    );
 }
 
 #[tokio::test]
@@ -492,4 +498,519 @@ fn tail_follows_messages_from_other_processes_and_marks_nothing() {
     );
     replay.kill().unwrap();
     replay.wait().unwrap();
+}
+
+/// Runs `args` with `input` on stdin.
+fn run_with_stdin(db: &TempDb, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .arg("--db")
+        .arg(db.path())
+        .args(args)
+        .env_remove("CLAUDE_C2C_DB")
+        .env_remove("C2C_NAME")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn long_text_comes_from_a_file_or_stdin() {
+    let db = TempDb::new("cli-files");
+    // Longer than a command line may be (128 KiB on Linux), under the 1 MiB cap.
+    let body = "x".repeat(300 * 1024) + "\nend\n";
+    let file = db.dir().join("body.txt");
+    std::fs::write(&file, &body).unwrap();
+    let path = file.to_str().unwrap();
+    json(
+        &db,
+        &[
+            "send-message",
+            "--as",
+            "ci",
+            "--to",
+            "b",
+            "--body-file",
+            path,
+        ],
+    );
+    let out = run_with_stdin(
+        &db,
+        &[
+            "send-message",
+            "--as",
+            "ci",
+            "--to",
+            "b",
+            "--body-file",
+            "-",
+            "--json",
+        ],
+        b"from stdin\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let inbox = json(&db, &["inbox", "--as", "b"]);
+    assert_eq!(
+        inbox["messages"][0]["body"],
+        body.as_str(),
+        "stored exactly"
+    );
+    assert_eq!(inbox["messages"][1]["body"], "from stdin\n");
+
+    // JSON from a file follows the rules of --value; so does --metadata.
+    std::fs::write(db.dir().join("v.json"), "{\"n\": [1, 2]}\n").unwrap();
+    let v = db.dir().join("v.json");
+    json(
+        &db,
+        &[
+            "set-state",
+            "--as",
+            "ci",
+            "--key",
+            "k",
+            "--value-file",
+            v.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        json(&db, &["get-state", "--key", "k"])["entry"]["value"],
+        json!({"n": [1, 2]})
+    );
+
+    // Not both; not stdin twice; a missing file is bad usage.
+    for (args, says) in [
+        (
+            vec![
+                "send-message",
+                "--as",
+                "ci",
+                "--to",
+                "b",
+                "--body",
+                "x",
+                "--body-file",
+                path,
+            ],
+            "cannot be used with",
+        ),
+        (
+            vec![
+                "send-message",
+                "--as",
+                "ci",
+                "--to-file",
+                "-",
+                "--body-file",
+                "-",
+            ],
+            "standard input was already read",
+        ),
+        (
+            vec![
+                "send-message",
+                "--as",
+                "ci",
+                "--to",
+                "b",
+                "--body-file",
+                "/no/such/file",
+            ],
+            "/no/such/file",
+        ),
+    ] {
+        let out = run_with_stdin(&db, &args, b"b");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+    // `@file` is no special syntax: it is the text.
+    json(
+        &db,
+        &[
+            "send-message",
+            "--as",
+            "ci",
+            "--to",
+            "c",
+            "--body",
+            "@notes.txt",
+        ],
+    );
+    assert_eq!(
+        json(&db, &["inbox", "--as", "c"])["messages"][0]["body"],
+        "@notes.txt"
+    );
+}
+
+#[test]
+fn text_that_looks_like_json_must_be_json() {
+    let db = TempDb::new("cli-json-text");
+    for (value, says) in [
+        (r#"{"broken": "#, "line 1, column 11"),
+        ("1e400", "number out of range"),
+        ("1.2.3", "trailing characters"),
+    ] {
+        let out = run(
+            &db,
+            &["set-state", "--as", "ci", "--key", "k", "--value", value],
+        );
+        assert_eq!(out.status.code(), Some(2), "{value}: {}", stderr(&out));
+        let e = stderr(&out);
+        assert!(
+            e.contains("not valid JSON") && e.contains(says),
+            "{value}: {e}"
+        );
+        assert!(e.contains('^'), "points at the spot: {e}");
+    }
+    let out = run(
+        &db,
+        &["register-session", "--name", "m", "--metadata", "not json"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("line 1, column 2"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        json(&db, &["get-state"])["entries"],
+        json!([]),
+        "nothing was stored"
+    );
+    // Plain words stay strings; quoted JSON strings, numbers and negatives are JSON.
+    for (value, stored) in [
+        ("deploy done", json!("deploy done")),
+        ("\"1.2.3\"", json!("1.2.3")),
+        ("42", json!(42)),
+        ("\"42\"", json!("42")),
+        ("-5", json!(-5)),
+        ("null", json!(null)),
+    ] {
+        json(
+            &db,
+            &["set-state", "--as", "ci", "--key", "k", "--value", value],
+        );
+        assert_eq!(
+            json(&db, &["get-state", "--key", "k"])["entry"]["value"],
+            stored,
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn negative_numbers_and_booleans_read_as_people_write_them() {
+    let db = TempDb::new("cli-numbers");
+    // A negative number reaches the tool, whose range check answers.
+    let out = run(&db, &["inbox", "--as", "x", "--limit", "-1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("-1 is out of range"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&db, &["prune", "--older-than-days", "-1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+
+    json(
+        &db,
+        &["send-message", "--as", "a", "--to", "x", "--body", "1"],
+    );
+    let id = json(&db, &["inbox", "--as", "x"])["messages"][0]["id"].clone();
+    json(
+        &db,
+        &["mark-read", "--as", "x", "--message-ids", &id.to_string()],
+    );
+    for args in [
+        vec!["--unread-only", "false"],
+        vec!["--unread-only=false"],
+        vec!["--all"],
+    ] {
+        let mut all = vec!["inbox", "--as", "x"];
+        all.extend(args.iter());
+        assert_eq!(json(&db, &all)["messages"][0]["id"], id, "{args:?}");
+    }
+    for args in [vec!["--unread-only"], vec!["--unread-only", "true"]] {
+        let mut unread = vec!["inbox", "--as", "x"];
+        unread.extend(args.iter());
+        assert_eq!(json(&db, &unread)["messages"], json!([]), "{args:?}");
+    }
+    // A bare flag before another option is still a flag.
+    let out = run(
+        &db,
+        &["inbox", "--as", "x", "--unread-only", "--limit", "3"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn an_environment_variable_does_not_make_an_option_look_required() {
+    let db = TempDb::new("cli-env-usage");
+    let out = Command::new(BIN)
+        .arg("inbox")
+        .env("CLAUDE_C2C_DB", db.path())
+        .env("C2C_MAX_BODY_BYTES", "2000")
+        .env("C2C_BUSY_TIMEOUT_MS", "500")
+        .env_remove("C2C_NAME")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let usage = stderr(&out);
+    let line = usage.lines().find(|l| l.starts_with("Usage:")).unwrap();
+    assert_eq!(line, "Usage: claude-c2c inbox --as <NAME>", "{usage}");
+
+    // The variables still apply: the cap from C2C_MAX_BODY_BYTES, the file from CLAUDE_C2C_DB.
+    let out = Command::new(BIN)
+        .args(["send-message", "--as", "a", "--to", "b", "--body"])
+        .arg("x".repeat(3000))
+        .env("CLAUDE_C2C_DB", db.path())
+        .env("C2C_MAX_BODY_BYTES", "2000")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("2000-byte cap"), "{}", stderr(&out));
+    assert!(db.path().is_file());
+    let out = Command::new(BIN)
+        .arg("get-state")
+        .env("CLAUDE_C2C_DB", db.path())
+        .env("C2C_BUSY_TIMEOUT_MS", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("C2C_BUSY_TIMEOUT_MS"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn tables_show_what_a_person_needs() {
+    let db = TempDb::new("cli-tables");
+    json(&db, &["register-session", "--name", "online"]);
+    json(
+        &db,
+        &["send-message", "--as", "ci", "--to", "*", "--body", "all"],
+    );
+    let id = json(
+        &db,
+        &[
+            "send-message",
+            "--as",
+            "ci",
+            "--to",
+            "online",
+            "--body",
+            "hi",
+        ],
+    )["id"]
+        .clone();
+    json(
+        &db,
+        &[
+            "mark-read",
+            "--as",
+            "online",
+            "--message-ids",
+            &id.to_string(),
+        ],
+    );
+
+    let outbox = stdout(&run(&db, &["outbox", "--as", "ci"]));
+    assert!(outbox.contains("online:read"), "{outbox}");
+    assert!(!outbox.contains('{'), "no JSON in a table: {outbox}");
+
+    let inbox = stdout(&run(&db, &["inbox", "--as", "online", "--all"]));
+    let session_id =
+        json(&db, &["inbox", "--as", "online", "--all"])["messages"][0]["from_session"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    assert!(!inbox.contains(&session_id), "{inbox}");
+    assert!(inbox.starts_with("ID  FROM  TO"), "{inbox}");
+
+    json(
+        &db,
+        &["set-state", "--as", "ci", "--key", "n", "--value", "42"],
+    );
+    json(
+        &db,
+        &["set-state", "--as", "ci", "--key", "s", "--value", "\"42\""],
+    );
+    json(
+        &db,
+        &["set-state", "--as", "ci", "--key", "z", "--value", "null"],
+    );
+    let state = stdout(&run(&db, &["get-state"]));
+    let rows: Vec<Vec<&str>> = state
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().take(2).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [vec!["n", "42"], vec!["s", "\"42\""], vec!["z", "null"]],
+        "{state}"
+    );
+
+    let marked = stdout(&run(
+        &db,
+        &["mark-read", "--as", "online", "--message-ids", "1"],
+    ));
+    assert_eq!(marked, "marked 1\n");
+}
+
+#[test]
+fn serve_takes_the_server_options_and_gen_spec_writes_only_where_it_belongs() {
+    let db = TempDb::new("cli-serve");
+    // `serve --name` parses (stdin is closed, so the server stops at once, before any client).
+    let out = run(&db, &["serve", "--name", "local", "--channel"]);
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("unexpected argument"),
+        "{}",
+        stderr(&out)
+    );
+
+    let here = db.dir().join("elsewhere");
+    std::fs::create_dir(&here).unwrap();
+    let out = Command::new(BIN)
+        .arg("gen-spec")
+        .current_dir(&here)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--out"), "{}", stderr(&out));
+    assert!(
+        std::fs::read_dir(&here).unwrap().next().is_none(),
+        "wrote nothing"
+    );
+    let out_dir = here.join("spec-copy");
+    let out = Command::new(BIN)
+        .args(["gen-spec", "--out"])
+        .arg(&out_dir)
+        .current_dir(&here)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out_dir.join("tools.json").is_file());
+}
+
+#[test]
+fn a_database_that_is_not_sqlite_is_said_once() {
+    let db = TempDb::new("cli-not-sqlite");
+    std::fs::write(db.path(), "hello, I am text").unwrap();
+    let out = run(&db, &["get-state"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert_eq!(
+        e.matches("not a").count() + e.matches("not an").count(),
+        2,
+        "{e}"
+    );
+    assert!(e.contains("not an SQLite database"), "{e}");
+}
+
+#[tokio::test]
+async fn prune_needs_no_name_and_clears_names_nobody_uses() {
+    let db = TempDb::new("cli-prune");
+    let agent = Server::start_with(&db, &["--name", "local"], &[]).await;
+    agent.ok("heartbeat", json!({})).await;
+    // A mistyped --as leaves a name behind, and mail for a typo waits under it.
+    json(
+        &db,
+        &[
+            "send-message",
+            "--as",
+            "lcoal",
+            "--to",
+            "local",
+            "--body",
+            "oops",
+        ],
+    );
+    json(
+        &db,
+        &[
+            "send-message",
+            "--as",
+            "ci",
+            "--to",
+            "lcoal",
+            "--body",
+            "waits",
+        ],
+    );
+    let names = |v: &Value| -> Vec<String> {
+        let mut n: Vec<String> = v["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&json(&db, &["sessions"])), ["ci", "lcoal", "local"]);
+
+    // Recently seen names stay; with age 0 every name not seen since goes, the agent's too.
+    assert_eq!(json(&db, &["prune"])["sessions_deleted"], 0);
+    let pruned = json(&db, &["prune", "--older-than-days", "0"]);
+    assert_eq!(pruned["sessions_deleted"], 3, "{pruned}");
+    assert_eq!(names(&json(&db, &["sessions"])), Vec::<String>::new());
+
+    // The agent (started with --name) registers again on its next call, its mail intact.
+    assert_eq!(agent.unread_ids().await.len(), 1);
+    assert_eq!(names(&json(&db, &["sessions"])), ["local"]);
+    // Mail to the pruned name waits for whoever takes it.
+    assert_eq!(
+        json(&db, &["inbox", "--as", "lcoal"])["messages"][0]["body"],
+        "waits"
+    );
+
+    // A visitor never refreshes a server's heartbeat; a name the command line holds, it may.
+    let out = run(&db, &["heartbeat", "--as", "local"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("keeps its own heartbeat"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(json(&db, &["heartbeat", "--as", "ci"])["ok"], true);
+    agent.stop().await;
+}
+
+// `script` (util-linux) gives the server a terminal for stdin; other systems spell it otherwise.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_person_who_starts_the_server_on_a_terminal_is_told_what_it_is() {
+    let db = TempDb::new("cli-terminal");
+    let line = format!("'{BIN}' --db '{}'", db.path().display());
+    // script's own stdin ends at once, which ends the server's terminal and so the server.
+    let Ok(out) = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("CLAUDE_C2C_DB")
+        .env_remove("C2C_NAME")
+        .stdin(Stdio::null())
+        .output()
+    else {
+        eprintln!("skipped: no `script` command");
+        return;
+    };
+    let said = stdout(&out);
+    assert!(
+        said.contains("is an MCP server") && said.contains("claude-c2c --help"),
+        "{said}"
+    );
+    // Through a pipe, as MCP clients start it, nothing is said.
+    let out = run(&db, &[]);
+    assert!(
+        !stderr(&out).contains("is an MCP server"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -91,16 +91,23 @@ impl Dispatcher {
         }
     }
 
-    /// Acts as `name` for a person or script: as the live session of that name if there is
-    /// one, without superseding it or touching its heartbeat, else as a new registration.
-    pub fn visit(&mut self, name: &str) -> Result<(), ToolError> {
-        self.visitor = true;
-        let live = sessions::live(&lock(&self.conn), name)?;
-        match live {
-            Some(session) => *lock(&self.session) = Some(session),
-            None => self.register(name)?,
+    /// Acts as `name` for a person or script. A name an MCP server registered is borrowed:
+    /// its session is neither superseded nor kept alive by the visit, which records no
+    /// deliveries; the answer is that server's process id. A name the command line holds is
+    /// acted as fully (so that using it keeps it seen), and a free name is registered.
+    pub fn visit(&mut self, name: &str) -> Result<Option<i64>, ToolError> {
+        let holder = sessions::holder(&lock(&self.conn), name)?;
+        match holder {
+            Some(holder) => {
+                self.visitor = holder.pid.is_some();
+                *lock(&self.session) = Some(holder.session);
+                Ok(holder.pid)
+            }
+            None => {
+                self.visitor = false;
+                self.register(name).map(|()| None)
+            }
         }
-        Ok(())
     }
 
     /// Runs `f` with the connection, outside any tool (for read-only views of the bus).

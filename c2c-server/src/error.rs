@@ -196,13 +196,21 @@ impl fmt::Display for StoreError {
                  or point --db / CLAUDE_C2C_DB elsewhere",
                 path.display()
             ),
+            // SQLite's own text for a foreign file ("file is not a database") says what the
+            // explanation says, so only the explanation is given.
+            StoreError::Open { path, source }
+                if source.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) =>
+            {
+                write!(
+                    f,
+                    "cannot open the database {}: the file is not an SQLite database: move it \
+                     away or point --db / CLAUDE_C2C_DB at another path",
+                    path.display()
+                )
+            }
             StoreError::Open { path, source } => {
                 write!(f, "cannot open the database {}: {source}", path.display())?;
                 match source.sqlite_error_code() {
-                    Some(rusqlite::ErrorCode::NotADatabase) => f.write_str(
-                        "; the file is not an SQLite database: move it away or point --db / \
-                         CLAUDE_C2C_DB at another path",
-                    ),
                     Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen) => f
                         .write_str(
                             "; check that the file and its directory are writable by you, or \

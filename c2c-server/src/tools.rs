@@ -136,7 +136,7 @@ pub enum StateRead {
 pub struct Pruned {
     /// Messages deleted.
     pub messages_deleted: usize,
-    /// Superseded registrations deleted.
+    /// Sessions deleted.
     pub sessions_deleted: usize,
 }
 
@@ -393,17 +393,21 @@ impl Tools {
         }
     }
 
-    /// Delete read messages and superseded sessions older than N days. Broadcasts go once every live session has read them.
+    /// Delete read messages older than N days (broadcasts once all live sessions read them) and other sessions idle that long.
     #[tool(destructive, idempotent)]
     pub fn prune(
         db: &Connection,
-        _me: &Session,
+        client: &Client,
         #[arg(default = 30, range = 0..=36_500, desc = "Age in days.")] older_than_days: i64,
     ) -> Result<Pruned, ToolError> {
         let cutoff = clock::ago(Duration::from_secs(older_than_days as u64 * 86_400));
         Ok(Pruned {
             messages_deleted: messages::prune(db, &cutoff)?,
-            sessions_deleted: sessions::prune(db, &cutoff)?,
+            sessions_deleted: sessions::prune(
+                db,
+                &cutoff,
+                client.session().map(|s| s.session_id.as_str()),
+            )?,
         })
     }
 }

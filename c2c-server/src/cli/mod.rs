@@ -1,14 +1,17 @@
-//! The command line. With no subcommand, serve MCP over stdio (optionally registering a name
-//! at start-up). Every tool of the registry is also a subcommand (`tool_cmd`), for people and
-//! scripts; `tail` follows the bus, `sessions` shows who is on it, `init` wires a project for
-//! Claude Code and `doctor` checks it, `gen-spec` writes the generated reference. Exit status:
-//! 0 done, 1 a tool or the database failed, 2 bad usage. Logs go to stderr, since stdout
-//! belongs to the protocol.
+//! The command line. With no subcommand (or `serve`), serve MCP over stdio (optionally
+//! registering a name at start-up). Every tool of the registry is also a subcommand
+//! (`tool_cmd`), for people and scripts; `tail` follows the bus, `sessions` shows who is on it,
+//! `init` wires a project for Claude Code and `doctor` checks it; the hidden `gen-spec` writes
+//! the generated reference. Exit status: 0 done, 1 a tool or the database failed, 2 bad usage.
+//! Logs go to stderr, since stdout belongs to the protocol.
 
 mod doctor;
+mod gen_spec;
 mod hook;
 mod init;
+mod json_text;
 mod render;
+mod serve;
 mod sessions;
 mod setup;
 mod tail;
@@ -16,17 +19,14 @@ mod tool_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use rmcp::ServiceExt;
 
 use crate::config::{Config, DEFAULT_MAX_BODY_BYTES};
 use crate::dispatch::{Dispatcher, Pending};
 use crate::registry::{ToolDef, ToolSet};
-use crate::server::Server;
+use crate::store;
 use crate::tools::Tools;
-use crate::{spec, store};
 
 /// How a command failed, which decides the exit status.
 enum Failure {
@@ -57,37 +57,89 @@ scripts, e.g. `claude-c2c send-message --as ci --to local --body \"deploy done\"
 Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more."
 )]
 pub struct Cli {
-    /// Register under this name at start-up, so the model need not call register_session.
-    #[arg(long, env = "C2C_NAME", value_name = "NAME")]
-    name: Option<String>,
+    #[command(flatten)]
+    server: serve::ServerArgs,
 
-    /// Push each new message to the client as a Claude Code channel event (start Claude Code
-    /// with `--dangerously-load-development-channels server:<name>` so that it listens).
-    #[arg(long, env = "C2C_CHANNEL")]
-    channel: bool,
-
-    /// The SQLite database file [default: ~/.claude/c2c.db].
-    #[arg(long, env = "CLAUDE_C2C_DB", value_name = "PATH", global = true)]
+    // The environment variables below are read by `Settings`, not by clap: clap counts a value
+    // from the environment as given, and would print `--db <PATH>` in the usage line of every
+    // error as if it were required.
+    /// The SQLite database file [env: CLAUDE_C2C_DB] [default: ~/.claude/c2c.db].
+    #[arg(
+        long,
+        value_name = "PATH",
+        global = true,
+        help_heading = "Global options"
+    )]
     db: Option<PathBuf>,
 
-    /// The largest message body or state value accepted, in bytes.
-    #[arg(long, env = "C2C_MAX_BODY_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, global = true)]
-    max_body_bytes: usize,
+    /// The largest message body or state value accepted, in bytes [env: C2C_MAX_BODY_BYTES]
+    /// [default: 1048576].
+    #[arg(
+        long,
+        value_name = "BYTES",
+        global = true,
+        help_heading = "Global options"
+    )]
+    max_body_bytes: Option<usize>,
 
-    /// How long to wait for another process's lock on the database, in milliseconds.
-    #[arg(long, env = "C2C_BUSY_TIMEOUT_MS", value_name = "MS", default_value_t = store::BUSY_TIMEOUT.as_millis() as u64, global = true)]
-    busy_timeout_ms: u64,
+    /// How long to wait for another process's lock on the database, in milliseconds
+    /// [env: C2C_BUSY_TIMEOUT_MS] [default: 10000].
+    #[arg(
+        long,
+        value_name = "MS",
+        global = true,
+        help_heading = "Global options"
+    )]
+    busy_timeout_ms: Option<u64>,
 }
 
-/// The options of `gen-spec`.
-#[derive(Debug, Args)]
-struct GenSpecArgs {
-    /// The directory to write into.
-    #[arg(long, default_value = "spec", value_name = "DIR")]
-    out: PathBuf,
-    /// Only check that the files are up to date; exit 1 naming any that are stale.
-    #[arg(long)]
-    check: bool,
+/// The global options after the environment has filled in what the command line left out.
+struct Settings {
+    /// `--db` or `CLAUDE_C2C_DB`; `None` for the default path.
+    db: Option<PathBuf>,
+    max_body_bytes: usize,
+    busy_timeout: std::time::Duration,
+}
+
+impl Cli {
+    fn settings(&self) -> Result<Settings, Failure> {
+        let db = self.db.clone().or_else(|| {
+            std::env::var_os("CLAUDE_C2C_DB")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+        });
+        let max_body_bytes = match self.max_body_bytes {
+            Some(n) => n,
+            None => from_env("C2C_MAX_BODY_BYTES", "a number of bytes")?
+                .unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        };
+        let busy_timeout_ms = match self.busy_timeout_ms {
+            Some(n) => n,
+            None => from_env("C2C_BUSY_TIMEOUT_MS", "a number of milliseconds")?
+                .unwrap_or(store::BUSY_TIMEOUT.as_millis() as u64),
+        };
+        Ok(Settings {
+            db,
+            max_body_bytes,
+            busy_timeout: std::time::Duration::from_millis(busy_timeout_ms),
+        })
+    }
+}
+
+/// The environment variable `var` parsed as a number; `None` when unset or empty.
+fn from_env<T: std::str::FromStr>(var: &str, what: &str) -> Result<Option<T>, Failure> {
+    match std::env::var(var) {
+        Ok(text) if text.trim().is_empty() => Ok(None),
+        Ok(text) => text.trim().parse().map(Some).map_err(|_| {
+            Failure::Usage(format!(
+                "{var} must be {what}, not {text:?}: fix or unset it"
+            ))
+        }),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(Failure::Usage(format!(
+            "{var} must be {what}: fix or unset it"
+        ))),
+    }
 }
 
 /// The options of `sessions`.
@@ -102,7 +154,7 @@ fn command() -> clap::Command {
     let tools = <Tools as ToolSet>::TOOLS;
     Cli::command()
         .subcommand(
-            clap::Command::new("serve")
+            serve::ServerArgs::augment_args(clap::Command::new("serve"))
                 .about("Serve MCP over stdio (what running without a subcommand does)"),
         )
         // The `about` comes after `augment_*`, which would put the options struct's own doc
@@ -129,9 +181,11 @@ fn command() -> clap::Command {
                 .about("Commands for Claude Code hooks: hand the session's unread messages to Claude Code")
                 .subcommand_required(true),
         )
+        // For developers of claude-c2c, not its users.
         .subcommand(
-            GenSpecArgs::augment_args(clap::Command::new("gen-spec"))
-                .about("Write spec/tools.md, spec/tools.json and spec/schema.sql from the code"),
+            gen_spec::GenSpecArgs::augment_args(clap::Command::new("gen-spec"))
+                .about("Write spec/tools.md, spec/tools.json and spec/schema.sql from the code")
+                .hide(true),
         )
         .subcommands(tools.iter().map(tool_cmd::command))
 }
@@ -150,19 +204,33 @@ pub fn main() -> ExitCode {
     };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging();
+    let settings = match cli.settings() {
+        Ok(settings) => settings,
+        Err(Failure::Usage(m) | Failure::Failed(m))
+            if matches.subcommand_name() == Some("hook") =>
+        {
+            eprintln!("claude-c2c hook: {m}; continuing without messages");
+            return ExitCode::SUCCESS;
+        }
+        Err(failure) => return exit(Err(failure)),
+    };
     let result = match matches.subcommand() {
-        None | Some(("serve", _)) => serve(&cli).map_err(Failure::from),
+        None => serve(&settings, cli.server.clone()),
+        Some(("serve", m)) => {
+            let own = serve::ServerArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            serve(&settings, own.or(&cli.server))
+        }
         Some(("gen-spec", m)) => {
-            gen_spec(&GenSpecArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit()))
+            gen_spec::run(&gen_spec::GenSpecArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit()))
         }
         Some(("hook", m)) => {
             let hook = hook::Hook::from_arg_matches(m).unwrap_or_else(|e| e.exit());
-            let timeout = std::time::Duration::from_millis(cli.busy_timeout_ms);
-            return hook::run(&hook, cli.name.as_deref(), cli.db.as_deref(), timeout);
+            let (name, db) = (cli.server.name.as_deref(), settings.db.as_deref());
+            return hook::run(&hook, name, db, settings.busy_timeout);
         }
         Some(("tail", m)) => {
             let args = tail::TailArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
-            open(&cli, false).and_then(|d| {
+            open(&settings, None).and_then(|d| {
                 let path = d.config().db_path.clone();
                 d.with_db(|db| tail::run(db, &path, &args, render::use_color()))
                     .map_err(Failure::from)
@@ -170,7 +238,7 @@ pub fn main() -> ExitCode {
         }
         Some(("sessions", m)) => {
             let args = SessionsArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
-            open(&cli, false)
+            open(&settings, None)
                 .and_then(|d| {
                     d.with_db(|db| sessions::run(db, args.json, render::use_color()))
                         .map_err(Failure::from)
@@ -179,13 +247,13 @@ pub fn main() -> ExitCode {
         }
         Some(("init", m)) => {
             let args = init::InitArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
-            init::run(&args, cli.db.as_deref())
+            init::run(&args, settings.db.as_deref())
                 .map(|text| print!("{text}"))
                 .map_err(Failure::from)
         }
         Some(("doctor", m)) => {
             let args = doctor::DoctorArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
-            let (text, ok) = doctor::run(&args, cli.db.as_deref());
+            let (text, ok) = doctor::run(&args, settings.db.as_deref());
             print!("{text}");
             return if ok {
                 ExitCode::SUCCESS
@@ -197,10 +265,15 @@ pub fn main() -> ExitCode {
             .iter()
             .find(|t| tool_cmd::command_name(t) == name)
         {
-            Some(tool) => run_tool(&cli, tool, m),
+            Some(tool) => run_tool(&settings, tool, m),
             None => unreachable!("clap only accepts the subcommands it was given"),
         },
     };
+    exit(result)
+}
+
+/// Reports a failure on stderr and turns the outcome into the exit status.
+fn exit(result: Result<(), Failure>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {
@@ -224,57 +297,54 @@ fn init_logging() {
         .init();
 }
 
-fn gen_spec(args: &GenSpecArgs) -> Result<(), Failure> {
-    if args.check {
-        let stale = spec::stale(&args.out);
-        if stale.is_empty() {
-            return Ok(());
-        }
-        return Err(Failure::Failed(format!(
-            "{} out of date: run `{}`",
-            paths(&stale),
-            spec::REGENERATE
-        )));
-    }
-    let written =
-        spec::write(&args.out).map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
-    eprintln!("claude-c2c: wrote {}", paths(&written));
-    Ok(())
-}
-
-fn paths(paths: &[PathBuf]) -> String {
-    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    shown.join(", ")
-}
-
 /// Opens the database and a dispatcher over it, as configured: for the MCP server when
-/// `serving`, else for one command (which is no Claude Code session's server).
-fn open(cli: &Cli, serving: bool) -> Result<Dispatcher, Failure> {
-    let path = match &cli.db {
+/// `server` options are given, else for one command (which is no Claude Code session's server).
+fn open(settings: &Settings, server: Option<serve::ServerArgs>) -> Result<Dispatcher, Failure> {
+    let path = match &settings.db {
         Some(path) => path.clone(),
         None => store::default_path().map_err(|e| e.to_string())?,
     };
-    let timeout = std::time::Duration::from_millis(cli.busy_timeout_ms);
-    let conn = store::open_with(&path, timeout).map_err(|e| e.to_string())?;
+    let conn = store::open_with(&path, settings.busy_timeout).map_err(|e| e.to_string())?;
     let mut config = Config::new(path);
-    config.max_body_bytes = cli.max_body_bytes;
-    config.channel = cli.channel && serving;
-    if serving {
-        config.name = cli.name.clone();
-        config.process = Some(crate::process::ProcessInfo::current());
-    } else {
-        config.claude_session = None;
+    config.max_body_bytes = settings.max_body_bytes;
+    match server {
+        Some(server) => {
+            config.channel = server.channel;
+            config.name = server.name;
+            config.process = Some(crate::process::ProcessInfo::current());
+        }
+        None => config.claude_session = None,
     }
     Ok(Dispatcher::new(conn, config))
 }
 
-fn run_tool(cli: &Cli, tool: &'static ToolDef, matches: &ArgMatches) -> Result<(), Failure> {
+fn serve(settings: &Settings, server: serve::ServerArgs) -> Result<(), Failure> {
+    serve::run(open(settings, Some(server))?).map_err(Failure::from)
+}
+
+fn run_tool(
+    settings: &Settings,
+    tool: &'static ToolDef,
+    matches: &ArgMatches,
+) -> Result<(), Failure> {
     let args = tool_cmd::arguments(tool, matches).map_err(Failure::Usage)?;
-    let mut dispatcher = open(cli, false)?;
+    let mut dispatcher = open(settings, None)?;
     if let Some(name) = matches.get_one::<String>(tool_cmd::AS) {
-        dispatcher
+        let server = dispatcher
             .visit(name)
             .map_err(|e| format!("cannot act as {name:?}: {e}"))?;
+        // A tool that keeps the heartbeat itself (`no_heartbeat`) would write the borrowed
+        // session's, which only its server may do.
+        if let Some(pid) = server
+            && tool.needs_session
+            && !tool.heartbeat
+        {
+            return Err(Failure::Failed(format!(
+                "{}: {name:?} is held by an MCP server (process {pid}), which keeps its own \
+                 heartbeat; the command line refreshes only names it holds itself",
+                tool_cmd::command_name(tool)
+            )));
+        }
     }
     let value = dispatcher
         .call_tool(Pending::new(tool, args))
@@ -285,103 +355,6 @@ fn run_tool(cli: &Cli, tool: &'static ToolDef, matches: &ArgMatches) -> Result<(
         print!("{}", render::render(&value, render::use_color()));
     }
     Ok(())
-}
-
-fn serve(cli: &Cli) -> Result<(), String> {
-    let dispatcher = match open(cli, true) {
-        Ok(d) => Arc::new(d),
-        Err(Failure::Usage(m) | Failure::Failed(m)) => return Err(m),
-    };
-    if let Some(name) = &cli.name {
-        match dispatcher.claim_at_start() {
-            Ok(true) => tracing::info!(%name, "registered"),
-            Ok(false) => {}
-            Err(e) => {
-                return Err(format!(
-                    "cannot register as {name:?} (--name / C2C_NAME): {e}"
-                ));
-            }
-        }
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let outcome = runtime.block_on(async move {
-        let guarded = crate::transport::stdio();
-        let running = Server::new(dispatcher)
-            .serve((guarded.reader, guarded.writer))
-            .await
-            .map_err(|e| format!("MCP initialisation failed: {e}"))?;
-        let outcome = tokio::select! {
-            done = running.waiting() => done.map(|_| ()).map_err(|e| format!("server stopped: {e}")),
-            _ = shutdown_signal() => Ok(()),
-        };
-        // Let the last responses reach stdout before the process ends.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), guarded.output).await;
-        outcome
-    });
-    // Reading stdin blocks a thread until the client writes or closes it, and dropping the
-    // runtime would wait for that thread: after a signal the server would live on until then.
-    runtime.shutdown_background();
-    outcome
-}
-
-// What asks the server to stop besides its client closing stdin (which ends `waiting()`, and is
-// how Claude Code stops its servers on every platform): SIGTERM or Ctrl-C on Unix. A listener
-// that cannot be set up never fires.
-#[cfg(unix)]
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let term = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut s) => s.recv().await,
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = term => {}
-        _ = ctrl_c() => {}
-    }
-}
-
-// Windows has no SIGTERM: a console sends Ctrl-C or Ctrl-Break, a close event when its window
-// is closed, and a shutdown event when the system shuts down.
-#[cfg(windows)]
-async fn shutdown_signal() {
-    use std::future::pending;
-    use tokio::signal::windows;
-    let ctrl_break = async {
-        match windows::ctrl_break() {
-            Ok(mut s) => s.recv().await,
-            Err(_) => pending().await,
-        }
-    };
-    let close = async {
-        match windows::ctrl_close() {
-            Ok(mut s) => s.recv().await,
-            Err(_) => pending().await,
-        }
-    };
-    let shutdown = async {
-        match windows::ctrl_shutdown() {
-            Ok(mut s) => s.recv().await,
-            Err(_) => pending().await,
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c() => {}
-        _ = ctrl_break => {}
-        _ = close => {}
-        _ = shutdown => {}
-    }
-}
-
-async fn ctrl_c() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
 }
 
 #[cfg(test)]

@@ -84,7 +84,10 @@ fn wanted(message: &Message, args: &TailArgs) -> bool {
 
 /// `#id  time  from -> to  [tag]  body`.
 pub fn format_line(message: &Message, color: bool) -> String {
-    let time = super::render::cell(&serde_json::Value::String(message.created_at.clone()));
+    let time = super::render::cell(
+        "created_at",
+        &serde_json::Value::String(message.created_at.clone()),
+    );
     let route = super::render::bold(
         &format!("{} -> {}", message.from_name, message.to_name),
         color,

@@ -1,11 +1,16 @@
 //! One subcommand per tool, built at run time from the registry (`ToolDef`): its name with
 //! hyphens, its doc comment as help, one `--option` per argument typed by the argument's JSON
-//! kind, `--as NAME` for tools that act as a session, `--json` for the exact result. Nothing
-//! here names a particular tool: a new annotated function is a new subcommand.
+//! kind (and for text and JSON, `--option-file PATH`, `-` for standard input, for what is too
+//! long for a command line), `--as NAME` for tools that act as a session, `--json` for the
+//! exact result. Nothing here names a particular tool: a new annotated function is a new
+//! subcommand.
 
-use clap::{Arg, ArgAction, ArgMatches, Command};
+use std::io::Read;
+
+use clap::{Arg, ArgAction, ArgGroup, ArgMatches, Command};
 use serde_json::{Map, Value};
 
+use super::json_text;
 use crate::registry::{ArgDef, ArgKind, JsonObject, ToolDef};
 
 /// The id of the `--as` option.
@@ -24,6 +29,16 @@ fn long(arg: &ArgDef) -> String {
 
 fn negate_id(arg: &ArgDef) -> String {
     format!("{}--negated", arg.name)
+}
+
+fn file_id(arg: &ArgDef) -> String {
+    format!("{}--file", arg.name)
+}
+
+/// Whether an argument of this kind also takes its value from a file (`--<arg>-file`): text
+/// and JSON, which may be longer than a command line can carry.
+fn from_file(kind: &ArgKind) -> bool {
+    matches!(kind, ArgKind::String | ArgKind::Object | ArgKind::Any)
 }
 
 /// The first sentence of `text`: up to a full stop followed by a space and a capital letter
@@ -59,6 +74,20 @@ pub fn command(tool: &'static ToolDef) -> Command {
         );
     for arg in tool.args {
         cmd = cmd.arg(option(arg));
+        if from_file(&(arg.kind)()) {
+            let file = Arg::new(file_id(arg))
+                .long(format!("{}-file", long(arg)))
+                .value_name("PATH")
+                .help(format!(
+                    "Read --{} from this file, exactly as it is (- for standard input)",
+                    long(arg)
+                ));
+            cmd = cmd.arg(file).group(
+                ArgGroup::new(format!("{}--either", arg.name))
+                    .args([arg.name.to_string(), file_id(arg)])
+                    .required(arg.required()),
+            );
+        }
         if let (Some(flag), ArgKind::Boolean) = (arg.negate, (arg.kind)()) {
             cmd = cmd.arg(
                 Arg::new(negate_id(arg))
@@ -81,11 +110,14 @@ fn option(arg: &'static ArgDef) -> Arg {
     if let Some(default) = arg.default {
         help.push_str(&format!(" [default: {}]", default()));
     }
-    let mut option = Arg::new(arg.name).long(long(arg)).required(arg.required());
+    // A required argument that can come from a file is required through its group instead.
+    let required = arg.required() && !from_file(&kind);
+    let mut option = Arg::new(arg.name).long(long(arg)).required(required);
     option = match &kind {
+        // `--flag`, `--flag true`, `--flag=false`: clap takes the next word only when it is
+        // not an option.
         ArgKind::Boolean => option
             .num_args(0..=1)
-            .require_equals(true)
             .default_missing_value("true")
             .value_parser(clap::value_parser!(bool))
             .value_name("BOOL"),
@@ -94,6 +126,7 @@ fn option(arg: &'static ArgDef) -> Arg {
             option
                 .action(ArgAction::Append)
                 .value_delimiter(',')
+                .allow_negative_numbers(numeric(inner))
                 .value_name(inner.to_string().to_uppercase())
         }
         ArgKind::Object => {
@@ -101,18 +134,30 @@ fn option(arg: &'static ArgDef) -> Arg {
             option.value_name("JSON")
         }
         ArgKind::Any => {
-            help.push_str(" (JSON; text that is not JSON is taken as a string)");
-            option.value_name("JSON")
+            help.push_str(
+                " (JSON; text that starts like JSON must be JSON, e.g. '\"1.2.3\"' for that \
+                 string; other text is taken as a string)",
+            );
+            // `--value -5` is the number, not an option.
+            option.value_name("JSON").allow_negative_numbers(true)
         }
-        other => option.value_name(other.to_string().to_uppercase()),
+        // Negative numbers reach the tool, whose range check says what is allowed.
+        other => option
+            .value_name(other.to_string().to_uppercase())
+            .allow_negative_numbers(numeric(other)),
     };
     option.help(help)
+}
+
+fn numeric(kind: &ArgKind) -> bool {
+    matches!(kind, ArgKind::Integer | ArgKind::Number)
 }
 
 /// The tool arguments given on the command line, as the JSON object the tool takes; `Err`
 /// is a usage message.
 pub fn arguments(tool: &ToolDef, matches: &ArgMatches) -> Result<JsonObject, String> {
     let mut args = Map::new();
+    let mut stdin_read = false;
     for arg in tool.args {
         let kind = (arg.kind)();
         if arg.negate.is_some() && kind == ArgKind::Boolean && matches.get_flag(&negate_id(arg)) {
@@ -125,9 +170,16 @@ pub fn arguments(tool: &ToolDef, matches: &ArgMatches) -> Result<JsonObject, Str
                 None => None,
                 Some(values) => Some(array(arg, inner, values.map(String::as_str).collect())?),
             },
-            _ => match matches.get_one::<String>(arg.name) {
-                None => None,
-                Some(text) => Some(scalar(arg, &kind, text)?),
+            _ => match (
+                matches.get_one::<String>(arg.name),
+                matches.try_get_one::<String>(&file_id(arg)).ok().flatten(),
+            ) {
+                (Some(text), _) => Some(scalar(arg, &kind, text)?),
+                (None, Some(path)) => {
+                    let text = read_file(arg, path, &mut stdin_read)?;
+                    Some(scalar(arg, &kind, &text)?)
+                }
+                (None, None) => None,
             },
         };
         if let Some(value) = value {
@@ -156,15 +208,52 @@ fn scalar(arg: &ArgDef, kind: &ArgKind, text: &str) -> Result<Value, String> {
             .parse::<bool>()
             .map(Value::Bool)
             .map_err(|_| bad("true or false")),
-        ArgKind::Object => match serde_json::from_str::<Value>(text) {
+        ArgKind::Object => match json_text::parse(text) {
             Ok(value @ Value::Object(_)) => Ok(value),
-            _ => Err(bad("a JSON object such as '{\"key\": \"value\"}'")),
+            Ok(_) => Err(bad("a JSON object such as '{\"key\": \"value\"}'")),
+            Err(e) => Err(format!(
+                "--{} expects a JSON object such as '{{\"key\": \"value\"}}', and this is not \
+                 JSON: {e}",
+                long(arg)
+            )),
         },
-        ArgKind::Any => {
-            Ok(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string())))
-        }
+        ArgKind::Any if json_text::looks_like_json(text) => json_text::parse(text).map_err(|e| {
+            format!(
+                "--{} starts like JSON but is not valid JSON: {e}\nTo store it as text, give \
+                 it as a JSON string (e.g. '\"1.2.3\"').",
+                long(arg)
+            )
+        }),
+        ArgKind::Any => Ok(Value::String(text.to_string())),
         ArgKind::Array(inner) => array(arg, inner, vec![text]),
     }
+}
+
+/// The text of the file at `path` for `arg`, or of standard input for `-` (which can be read
+/// only once per command).
+fn read_file(arg: &ArgDef, path: &str, stdin_read: &mut bool) -> Result<String, String> {
+    let option = format!("--{}-file", long(arg));
+    let mut bytes = Vec::new();
+    if path == "-" {
+        if std::mem::replace(stdin_read, true) {
+            return Err(format!(
+                "{option} -: standard input was already read for another option; give {option} \
+                 a file"
+            ));
+        }
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("{option}: cannot read standard input: {e}"))?;
+    } else {
+        bytes = std::fs::read(path).map_err(|e| format!("{option}: cannot read {path}: {e}"))?;
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{option}: {} is not UTF-8 text (invalid byte at offset {})",
+            if path == "-" { "standard input" } else { path },
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 fn array(arg: &ArgDef, inner: &ArgKind, values: Vec<&str>) -> Result<Value, String> {

@@ -1,5 +1,5 @@
 //! The `sessions` table: registering a name (superseding its previous live holder), the
-//! heartbeat, listing who is around, and pruning superseded rows.
+//! heartbeat, listing who is around, and pruning the rows not seen for a while.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use schemars::JsonSchema;
@@ -187,10 +187,13 @@ fn metadata_object(stored: Option<&str>) -> Map<String, Value> {
     }
 }
 
-/// Deletes superseded registrations last seen before `cutoff`; returns how many.
-pub fn prune(db: &Connection, cutoff: &str) -> rusqlite::Result<usize> {
-    db.prepare_cached("DELETE FROM sessions WHERE superseded_at IS NOT NULL AND last_seen_at < ?1")?
-        .execute([cutoff])
+/// Deletes the registrations, live or superseded, last seen before `cutoff`, except `keep`;
+/// returns how many. Messages are addressed by name, so a deleted session's unread messages
+/// wait for the next session of that name; a server that registered by `--name` registers
+/// again on its next call.
+pub fn prune(db: &Connection, cutoff: &str, keep: Option<&str>) -> rusqlite::Result<usize> {
+    db.prepare_cached("DELETE FROM sessions WHERE last_seen_at < ?1 AND session_id IS NOT ?2")?
+        .execute(params![cutoff, keep])
 }
 
 /// The live registration holding `name`, if any.

@@ -308,11 +308,25 @@ fn prune_removes_read_and_fully_read_messages_only() {
         ids(&messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap()),
         vec![unread]
     );
-    assert_eq!(sessions::prune(&db, future).unwrap(), 1);
+    // Every registration not seen since the cut-off goes, live or superseded, but the one
+    // kept (the caller's); the unread message to b stays.
+    assert_eq!(
+        sessions::prune(&db, future, Some(&a.session_id)).unwrap(),
+        3
+    );
     assert_eq!(
         sessions::heartbeat(&db, &old.session_id, future).unwrap(),
         Standing::Superseded
     );
+    assert_eq!(
+        sessions::standing(&db, &a.session_id).unwrap(),
+        Standing::Live
+    );
+    assert_eq!(
+        ids(&messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap()),
+        vec![unread]
+    );
+    assert_eq!(sessions::prune(&db, "1970", None).unwrap(), 0);
     // Nothing older than the epoch: nothing goes.
     assert_eq!(messages::prune(&db, "1970").unwrap(), 0);
 }
