@@ -192,7 +192,7 @@ impl Tools {
         })
     }
 
-    /// Refresh this session's last_seen_at (other tools do it too, at most once a second).
+    /// Refresh this session's last_seen_at (any call does, at most once a second).
     #[tool(no_heartbeat, idempotent)]
     pub fn heartbeat(db: &Connection, me: &Session) -> Result<Beat, ToolError> {
         let at = clock::now();
