@@ -858,6 +858,29 @@ async fn prune_deletes_read_messages_and_keeps_unread_ones() {
 }
 
 #[tokio::test]
+async fn a_lonely_broadcast_survives_prune_and_reaches_a_late_joiner() {
+    let db = TempDb::new("prune-lonely");
+    let a = Server::named(&db, "a").await;
+    let bcast = a.send("*", "anyone there?").await;
+    // Nobody else is registered, so nobody has read it: prune keeps it, however old.
+    assert_eq!(
+        a.ok("prune", json!({"older_than_days": 0})).await,
+        json!({"messages_deleted": 0, "sessions_deleted": 0})
+    );
+    let late = Server::named(&db, "late").await;
+    assert_eq!(late.unread_ids().await, vec![bcast]);
+    late.ok("mark_read", json!({"message_ids": [bcast]})).await;
+    // Read by every live session other than its sender: now it goes.
+    assert_eq!(
+        a.ok("prune", json!({"older_than_days": 0})).await,
+        json!({"messages_deleted": 1, "sessions_deleted": 0})
+    );
+    for s in [a, late] {
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn name_flag_and_env_register_at_start_up() {
     let db = TempDb::new("name-flag");
     let flagged = Server::start_with(&db, &["--name", "local"], &[]).await;
