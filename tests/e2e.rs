@@ -1087,9 +1087,11 @@ async fn a_new_database_is_private() {
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&nested), 0o700, "new parent directory");
     assert_eq!(mode(&path), 0o600, "new database file");
-    let wal = nested.join("c2c.db-wal");
-    if wal.exists() {
-        assert_eq!(mode(&wal), 0o600, "WAL file");
+    // The server holds the database open in WAL mode, so both files are there now.
+    for suffix in ["-wal", "-shm"] {
+        let file = nested.join(format!("c2c.db{suffix}"));
+        assert!(file.exists(), "no {} while the server runs", file.display());
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
     }
     let names: std::collections::BTreeSet<String> = std::fs::read_dir(&nested)
         .unwrap()
