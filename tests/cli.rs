@@ -346,9 +346,12 @@ async fn a_visitor_does_not_take_over_a_live_session() {
         "a visitor does not heartbeat"
     );
 
-    // The agent still holds its name and still receives.
+    // The agent still holds its name and still receives; its own heartbeat does write (so
+    // the unchanged time above is the visitor's restraint, not a heartbeat that never writes).
     assert_eq!(agent.unread_ids().await.len(), 1);
     agent.ok("heartbeat", json!({})).await;
+    let sessions = json(&db, &["sessions"]);
+    assert_ne!(sessions["sessions"][0]["last_seen_at"], seen_before);
     agent.stop().await;
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use std::io::Read;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Server, TempDb, bodies, ids, messages};
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
@@ -745,12 +745,19 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     ] {
         s.err("send_message", args, &needles).await;
     }
-    // Exactly at the cap passes (and so does a multi-byte body at the cap).
+    // Exactly at the cap passes, and so does a multi-byte body at the cap (333 three-byte
+    // characters and one more byte: 1000 bytes, 334 characters).
     let at_cap = s
         .ok(
             "send_message",
             json!({"to": "me", "body": "x".repeat(1000)}),
         )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let euros = format!("{}x", "€".repeat(333));
+    let multi_byte_at_cap = s
+        .ok("send_message", json!({"to": "me", "body": euros}))
         .await["id"]
         .as_i64()
         .unwrap();
@@ -777,10 +784,14 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     s.ok("set_state", json!({"key": "k", "value": "v".repeat(998)}))
         .await;
 
-    // Only the one valid message and the one valid entry were stored.
+    // Only the valid messages and the one valid entry were stored, whole.
     let unread = s.unread().await;
-    assert_eq!(ids(&json!({"messages": unread})), vec![at_cap]);
+    assert_eq!(
+        ids(&json!({"messages": unread})),
+        vec![at_cap, multi_byte_at_cap]
+    );
     assert_eq!(unread[0]["body"].as_str().unwrap().len(), 1000);
+    assert_eq!(unread[1]["body"], euros);
     let state = s.ok("get_state", json!({})).await;
     assert_eq!(state["entries"].as_array().unwrap().len(), 1);
     assert_eq!(state["entries"][0]["key"], "k");
@@ -855,6 +866,45 @@ async fn prune_deletes_read_messages_and_keeps_unread_ones() {
     for s in [a, b, c, b2] {
         s.stop().await;
     }
+}
+
+// `last_seen_at` of the live registration of `name`, read from the file.
+fn last_seen(db: &TempDb, name: &str) -> String {
+    rusqlite::Connection::open(db.path())
+        .unwrap()
+        .query_row(
+            "SELECT last_seen_at FROM sessions WHERE name = ?1 AND superseded_at IS NULL",
+            [name],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_call_refreshes_the_heartbeat_at_most_once_a_second() {
+    let db = TempDb::new("heartbeat");
+    let s = Server::named(&db, "hb").await;
+    let registered = last_seen(&db, "hb");
+    // Over a second later, any tool call (here a read) writes the heartbeat ...
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let started = Instant::now();
+    s.ok("inbox", json!({})).await;
+    let beat = last_seen(&db, "hb");
+    assert!(beat > registered, "{beat} after {registered}");
+    // ... and a call within the second after it does not; the heartbeat tool always does.
+    s.ok("inbox", json!({})).await;
+    if started.elapsed() < Duration::from_millis(900) {
+        assert_eq!(last_seen(&db, "hb"), beat, "a second beat within a second");
+    } else {
+        common::skip::skipped(
+            "every_call_refreshes_the_heartbeat_at_most_once_a_second (the limit part)",
+            "two calls took over 0.9 s on this machine",
+        );
+    }
+    s.ok("heartbeat", json!({})).await;
+    let forced = last_seen(&db, "hb");
+    assert!(forced > beat, "{forced} after {beat}");
+    s.stop().await;
 }
 
 #[tokio::test]
