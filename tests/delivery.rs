@@ -391,6 +391,44 @@ fn hook_input(session: &str, cwd: &str) -> String {
 }
 
 #[tokio::test]
+async fn the_prompt_hook_answers_for_the_event_it_was_run_for() {
+    let db = TempDb::new("hook-event");
+    let path = db.path();
+    let alpha = Server::start_with(&db, &["--name", "alpha"], &[]).await;
+    alpha.ok("heartbeat", json!({})).await;
+    let run = |input: String| {
+        let out = cli(&path, &["hook", "prompt", "--name", "alpha"], &input, &[]);
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["hookSpecificOutput"].clone()
+    };
+    // As a SessionStart hook, the output names SessionStart (Claude Code drops output whose
+    // event name is not the hook's own).
+    send_from_cli(&path, "beta", "alpha", "at start-up", &[]);
+    let input = json!({ "session_id": "s", "cwd": "/x", "hook_event_name": "SessionStart" });
+    let printed = run(input.to_string());
+    assert_eq!(printed["hookEventName"], "SessionStart", "{printed}");
+    assert!(
+        printed["additionalContext"]
+            .as_str()
+            .unwrap()
+            .contains("at start-up"),
+        "{printed}"
+    );
+    // Input without an event name is taken as a prompt.
+    send_from_cli(&path, "beta", "alpha", "later on", &[]);
+    let printed = run(json!({ "session_id": "s", "cwd": "/x" }).to_string());
+    assert_eq!(printed["hookEventName"], "UserPromptSubmit", "{printed}");
+    assert!(
+        printed["additionalContext"]
+            .as_str()
+            .unwrap()
+            .contains("later on"),
+        "{printed}"
+    );
+    alpha.stop().await;
+}
+
+#[tokio::test]
 async fn prompt_hook_finds_its_session_and_hands_over_unread_messages() {
     let db = TempDb::new("hook-prompt");
     let project = db.dir().to_string_lossy().into_owned();
