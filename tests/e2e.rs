@@ -548,6 +548,44 @@ async fn a_name_containing_stale_is_an_ordinary_name() {
 }
 
 #[tokio::test]
+async fn metadata_is_capped_like_a_body_and_the_cap_comes_from_the_environment() {
+    let db = TempDb::new("metadata-cap");
+    let s = Server::start_with(&db, &[], &[("C2C_MAX_BODY_BYTES", "200")]).await;
+    // `{"note":"..."}` is 11 bytes around the note.
+    let over = json!({"name": "m", "metadata": {"note": "é".repeat(95)}});
+    s.err(
+        "register_session",
+        over,
+        &["`metadata`", "201 bytes", "200-byte cap"],
+    )
+    .await;
+    s.err("inbox", json!({}), &["register_session"]).await;
+    let at_cap = json!({"note": "x".repeat(189)});
+    s.ok("register_session", json!({"name": "m", "metadata": at_cap}))
+        .await;
+    // Registering again (the same name keeps the registration) checks it too, and keeps
+    // what was there.
+    s.err(
+        "register_session",
+        json!({"name": "m", "metadata": {"note": "x".repeat(190)}}),
+        &["`metadata`", "cap"],
+    )
+    .await;
+    let listed = s.ok("list_sessions", json!({})).await;
+    assert_eq!(listed["sessions"][0]["metadata"], at_cap);
+    // The same cap holds for a body.
+    s.err(
+        "send_message",
+        json!({"to": "m", "body": "x".repeat(201)}),
+        &["`body`", "200-byte cap"],
+    )
+    .await;
+    s.ok("send_message", json!({"to": "m", "body": "x".repeat(200)}))
+        .await;
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let db = TempDb::new("bad-input");
     let s = Server::start_with(&db, &["--max-body-bytes", "1000"], &[]).await;
