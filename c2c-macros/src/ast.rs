@@ -126,6 +126,8 @@ impl<'a> Param<'a> {
                 cx.syn_error(syn::Error::new(*span, "#[arg] belongs on arguments (taken by value), not on context taken by reference"));
             } else if let Some(desc) = &attrs.desc {
                 cx.error_spanned_by(desc, "#[arg] belongs on arguments (taken by value), not on context taken by reference");
+            } else if let Some(negate) = &attrs.negate {
+                cx.error_spanned_by(negate, "#[arg] belongs on arguments (taken by value), not on context taken by reference");
             }
             return Some(Param::Context(&reference.elem));
         }
