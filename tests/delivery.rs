@@ -715,12 +715,35 @@ async fn a_newer_wait_hook_takes_over_from_the_one_before() {
             (out, start.elapsed())
         })
     };
+    // The waiter that may wake alpha, as recorded in the file.
+    let waiter = |path: &Path| -> Option<String> {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row(
+                "SELECT hook_waiter FROM sessions WHERE name = 'alpha' AND superseded_at IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
     let first = spawn_waiter(path.clone(), input.clone());
-    std::thread::sleep(Duration::from_millis(500));
+    // The second starts once the first has recorded itself, not after a guessed head start.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first_id = loop {
+        if let Some(id) = waiter(&path) {
+            break id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first waiter never took over"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let second = spawn_waiter(path.clone(), input.clone());
     let (out, took) = first.join().unwrap();
     assert_eq!(out.status.code(), Some(0), "the older waiter gives way");
     assert!(out.stderr.is_empty() && took < Duration::from_secs(20));
+    assert_ne!(waiter(&path), Some(first_id), "the second waiter took over");
     let id = send_from_cli(&path, "beta", "alpha", "for the newest waiter", &[]);
     let (out, _) = second.join().unwrap();
     assert_eq!(out.status.code(), Some(2));
