@@ -6,7 +6,8 @@
 //! interactive session with a message our Stop hook (`asyncRewake`) reports, and (documented
 //! here) does not deliver our channel events in this setup. Every run gets its own HOME, working
 //! directory, temp dir and database, and a cleared environment, so tests run in parallel and
-//! nothing leaks in or out. Without the CLI each test says why it skipped and passes.
+//! nothing leaks in or out. Without the CLI (or util-linux `script` for the REPL) a test fails
+//! under `CI=true`; otherwise it says why it skipped (stderr and the skip list) and passes.
 
 #![cfg(unix)]
 
@@ -20,7 +21,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use c2c_server::registry::ToolSet;
-use claude::{CONNECTED, RUN_LIMIT, Rig, cli_or_skip, drawn, excerpt, shell_quote};
+use claude::{CONNECTED, RUN_LIMIT, Rig, cli_or_skip, drawn, excerpt, required, shell_quote};
 use common::BIN;
 use serde_json::{Value, json};
 use standin::Step;
@@ -347,17 +348,17 @@ fn channel_event_from_another_process() {
     );
 
     // The interactive REPL says why.
-    match repl_channel_decision(cli) {
-        Ok(line) => {
-            eprintln!("channel, REPL: {line}");
-            assert!(
-                line.ends_with(
-                    "Channel notifications skipped: channels feature is not currently available"
-                ),
-                "Claude Code's channel decision changed: update this test and the README: {line}"
-            );
-        }
-        Err(why) => eprintln!("channel, REPL: skipped: {why}"),
+    if let Some(line) = required(
+        "channel_event_from_another_process (the REPL part)",
+        repl_channel_decision(cli),
+    ) {
+        eprintln!("channel, REPL: {line}");
+        assert!(
+            line.ends_with(
+                "Channel notifications skipped: channels feature is not currently available"
+            ),
+            "Claude Code's channel decision changed: update this test and the README: {line}"
+        );
     }
 }
 
@@ -408,15 +409,14 @@ fn rewake_hook_wakes_an_idle_session() {
     ]}});
     std::fs::write(rig.file("settings.json"), settings.to_string()).unwrap();
     let settings = rig.file("settings.json").display().to_string();
-    let mut repl = match rig.repl(
-        &["--settings", &settings, "--allowedTools", "mcp__c2c__*"],
-        &[("CLAUDE_C2C_DB", &rig.dir.path())],
-    ) {
-        Ok(repl) => repl,
-        Err(why) => {
-            eprintln!("rewake_hook_wakes_an_idle_session: skipped: {why}");
-            return;
-        }
+    let Some(mut repl) = required(
+        "rewake_hook_wakes_an_idle_session",
+        rig.repl(
+            &["--settings", &settings, "--allowedTools", "mcp__c2c__*"],
+            &[("CLAUDE_C2C_DB", &rig.dir.path())],
+        ),
+    ) else {
+        return;
     };
     let started = Instant::now();
     let limit = Duration::from_secs(30);

@@ -359,9 +359,12 @@ async fn a_visitor_does_not_take_over_a_live_session() {
         "a visitor does not heartbeat"
     );
 
-    // The agent still holds its name and still receives.
+    // The agent still holds its name and still receives; its own heartbeat does write (so
+    // the unchanged time above is the visitor's restraint, not a heartbeat that never writes).
     assert_eq!(agent.unread_ids().await.len(), 1);
     agent.ok("heartbeat", json!({})).await;
+    let sessions = json(&db, &["sessions"]);
+    assert_ne!(sessions["sessions"][0]["last_seen_at"], seen_before);
     agent.stop().await;
 }
 
@@ -436,8 +439,42 @@ fn tail_follows_messages_from_other_processes_and_marks_nothing() {
         .spawn()
         .unwrap();
     let lines = lines_of(&mut tail);
-    // Only new messages: give tail a moment to take its starting point.
-    std::thread::sleep(Duration::from_millis(300));
+    // Only new messages. Rather than guess when tail has taken its starting point, send
+    // probes (to someone else) until it prints one: from then on it is surely following.
+    let probe = |n: usize| {
+        json(
+            &db,
+            &[
+                "send-message",
+                "--as",
+                "a",
+                "--to",
+                "c",
+                "--body",
+                &format!("probe {n}"),
+            ],
+        )["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut probes = 0;
+    let first = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tail printed no probe"
+        );
+        probe(probes);
+        probes += 1;
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+            break line;
+        }
+    };
+    let first: Value = serde_json::from_str(&first).unwrap();
+    assert!(
+        first["body"].as_str().unwrap().starts_with("probe "),
+        "the message sent before tail started was printed: {first}"
+    );
     let new = json(
         &db,
         &[
@@ -454,10 +491,16 @@ fn tail_follows_messages_from_other_processes_and_marks_nothing() {
     )["id"]
         .as_i64()
         .unwrap();
-    let line = lines
-        .recv_timeout(Duration::from_secs(10))
-        .expect("tail printed the new message");
-    let m: Value = serde_json::from_str(&line).unwrap();
+    // Skip the probes still on their way.
+    let m = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("tail printed the new message");
+        let m: Value = serde_json::from_str(&line).unwrap();
+        if !m["body"].as_str().unwrap().starts_with("probe ") {
+            break m;
+        }
+    };
     assert_eq!(
         (m["id"].as_i64().unwrap(), m["body"].as_str().unwrap()),
         (new, "live one")
@@ -474,30 +517,51 @@ fn tail_follows_messages_from_other_processes_and_marks_nothing() {
         2
     );
 
-    // --since replays; filters apply; the text form names sender, recipient and tag.
-    let mut replay = Command::new(BIN)
-        .arg("--db")
-        .arg(db.path())
-        .args(["tail", "--since", &old.to_string(), "--tag", "handoff"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = lines_of(&mut replay);
-    let line = lines
-        .recv_timeout(Duration::from_secs(10))
-        .expect("replayed line");
+    // --since replays from that id on, the message sent before tail started included.
+    let replayed = |filters: &[&str], count: usize| {
+        let mut replay = Command::new(BIN)
+            .arg("--db")
+            .arg(db.path())
+            .args(["tail", "--since", &old.to_string()])
+            .args(filters)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = lines_of(&mut replay);
+        let got: Vec<String> = (0..count)
+            .map(|_| {
+                lines
+                    .recv_timeout(Duration::from_secs(10))
+                    .expect("replayed line")
+            })
+            .collect();
+        // Anything more would have come with the replay, at once.
+        let extra = lines.recv_timeout(Duration::from_millis(300)).ok();
+        replay.kill().unwrap();
+        replay.wait().unwrap();
+        assert_eq!(extra, None, "{filters:?} replayed more than {got:?}");
+        got
+    };
+    let all = replayed(&[], 1 + probes + 1);
+    assert!(all[0].starts_with(&format!("#{old} ")), "{all:?}");
+    assert!(all[0].contains("before tail"), "{all:?}");
+    assert!(all[1].contains("probe 0"), "{all:?}");
+    assert!(all[probes + 1].contains("live one"), "{all:?}");
+    // Filters apply; the text form names sender, recipient and tag.
+    let tagged = replayed(&["--tag", "handoff"], 1);
+    let line = &tagged[0];
     assert!(line.starts_with(&format!("#{new} ")), "{line}");
     assert!(
         line.contains("a -> b") && line.contains("[handoff]") && line.contains("live one"),
         "{line}"
     );
+    // --name: only messages from or to that name (b: the one before tail and the live one).
+    let to_b = replayed(&["--name", "b"], 2);
     assert!(
-        lines.recv_timeout(Duration::from_millis(300)).is_err(),
-        "the untagged message was filtered out"
+        to_b[0].contains("before tail") && to_b[1].contains("live one"),
+        "{to_b:?}"
     );
-    replay.kill().unwrap();
-    replay.wait().unwrap();
 }
 
 /// Runs `args` with `input` on stdin.

@@ -391,6 +391,44 @@ fn hook_input(session: &str, cwd: &str) -> String {
 }
 
 #[tokio::test]
+async fn the_prompt_hook_answers_for_the_event_it_was_run_for() {
+    let db = TempDb::new("hook-event");
+    let path = db.path();
+    let alpha = Server::start_with(&db, &["--name", "alpha"], &[]).await;
+    alpha.ok("heartbeat", json!({})).await;
+    let run = |input: String| {
+        let out = cli(&path, &["hook", "prompt", "--name", "alpha"], &input, &[]);
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["hookSpecificOutput"].clone()
+    };
+    // As a SessionStart hook, the output names SessionStart (Claude Code drops output whose
+    // event name is not the hook's own).
+    send_from_cli(&path, "beta", "alpha", "at start-up", &[]);
+    let input = json!({ "session_id": "s", "cwd": "/x", "hook_event_name": "SessionStart" });
+    let printed = run(input.to_string());
+    assert_eq!(printed["hookEventName"], "SessionStart", "{printed}");
+    assert!(
+        printed["additionalContext"]
+            .as_str()
+            .unwrap()
+            .contains("at start-up"),
+        "{printed}"
+    );
+    // Input without an event name is taken as a prompt.
+    send_from_cli(&path, "beta", "alpha", "later on", &[]);
+    let printed = run(json!({ "session_id": "s", "cwd": "/x" }).to_string());
+    assert_eq!(printed["hookEventName"], "UserPromptSubmit", "{printed}");
+    assert!(
+        printed["additionalContext"]
+            .as_str()
+            .unwrap()
+            .contains("later on"),
+        "{printed}"
+    );
+    alpha.stop().await;
+}
+
+#[tokio::test]
 async fn prompt_hook_finds_its_session_and_hands_over_unread_messages() {
     let db = TempDb::new("hook-prompt");
     let project = db.dir().to_string_lossy().into_owned();
@@ -677,12 +715,35 @@ async fn a_newer_wait_hook_takes_over_from_the_one_before() {
             (out, start.elapsed())
         })
     };
+    // The waiter that may wake alpha, as recorded in the file.
+    let waiter = |path: &Path| -> Option<String> {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row(
+                "SELECT hook_waiter FROM sessions WHERE name = 'alpha' AND superseded_at IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
     let first = spawn_waiter(path.clone(), input.clone());
-    std::thread::sleep(Duration::from_millis(500));
+    // The second starts once the first has recorded itself, not after a guessed head start.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first_id = loop {
+        if let Some(id) = waiter(&path) {
+            break id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first waiter never took over"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let second = spawn_waiter(path.clone(), input.clone());
     let (out, took) = first.join().unwrap();
     assert_eq!(out.status.code(), Some(0), "the older waiter gives way");
     assert!(out.stderr.is_empty() && took < Duration::from_secs(20));
+    assert_ne!(waiter(&path), Some(first_id), "the second waiter took over");
     let id = send_from_cli(&path, "beta", "alpha", "for the newest waiter", &[]);
     let (out, _) = second.join().unwrap();
     assert_eq!(out.status.code(), Some(2));

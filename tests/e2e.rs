@@ -5,7 +5,7 @@ mod common;
 
 use std::io::Read;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Server, TempDb, bodies, ids, messages};
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
@@ -563,6 +563,44 @@ async fn a_name_containing_stale_is_an_ordinary_name() {
 }
 
 #[tokio::test]
+async fn metadata_is_capped_like_a_body_and_the_cap_comes_from_the_environment() {
+    let db = TempDb::new("metadata-cap");
+    let s = Server::start_with(&db, &[], &[("C2C_MAX_BODY_BYTES", "200")]).await;
+    // `{"note":"..."}` is 11 bytes around the note.
+    let over = json!({"name": "m", "metadata": {"note": "é".repeat(95)}});
+    s.err(
+        "register_session",
+        over,
+        &["`metadata`", "201 bytes", "200-byte cap"],
+    )
+    .await;
+    s.err("inbox", json!({}), &["register_session"]).await;
+    let at_cap = json!({"note": "x".repeat(189)});
+    s.ok("register_session", json!({"name": "m", "metadata": at_cap}))
+        .await;
+    // Registering again (the same name keeps the registration) checks it too, and keeps
+    // what was there.
+    s.err(
+        "register_session",
+        json!({"name": "m", "metadata": {"note": "x".repeat(190)}}),
+        &["`metadata`", "cap"],
+    )
+    .await;
+    let listed = s.ok("list_sessions", json!({})).await;
+    assert_eq!(listed["sessions"][0]["metadata"], at_cap);
+    // The same cap holds for a body.
+    s.err(
+        "send_message",
+        json!({"to": "m", "body": "x".repeat(201)}),
+        &["`body`", "200-byte cap"],
+    )
+    .await;
+    s.ok("send_message", json!({"to": "m", "body": "x".repeat(200)}))
+        .await;
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let db = TempDb::new("bad-input");
     let s = Server::start_with(&db, &["--max-body-bytes", "1000"], &[]).await;
@@ -788,12 +826,19 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     ] {
         s.err("send_message", args, &needles).await;
     }
-    // Exactly at the cap passes (and so does a multi-byte body at the cap).
+    // Exactly at the cap passes, and so does a multi-byte body at the cap (333 three-byte
+    // characters and one more byte: 1000 bytes, 334 characters).
     let at_cap = s
         .ok(
             "send_message",
             json!({"to": "me", "body": "x".repeat(1000)}),
         )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let euros = format!("{}x", "€".repeat(333));
+    let multi_byte_at_cap = s
+        .ok("send_message", json!({"to": "me", "body": euros}))
         .await["id"]
         .as_i64()
         .unwrap();
@@ -820,10 +865,14 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     s.ok("set_state", json!({"key": "k", "value": "v".repeat(998)}))
         .await;
 
-    // Only the one valid message and the one valid entry were stored.
+    // Only the valid messages and the one valid entry were stored, whole.
     let unread = s.unread().await;
-    assert_eq!(ids(&json!({"messages": unread})), vec![at_cap]);
+    assert_eq!(
+        ids(&json!({"messages": unread})),
+        vec![at_cap, multi_byte_at_cap]
+    );
     assert_eq!(unread[0]["body"].as_str().unwrap().len(), 1000);
+    assert_eq!(unread[1]["body"], euros);
     let state = s.ok("get_state", json!({})).await;
     assert_eq!(state["entries"].as_array().unwrap().len(), 1);
     assert_eq!(state["entries"][0]["key"], "k");
@@ -894,6 +943,68 @@ async fn prune_deletes_read_messages_and_keeps_unread_ones() {
     d.register("d").await;
     assert_eq!(d.unread_ids().await, vec![to_d]);
     for s in [a, b, c, d] {
+        s.stop().await;
+    }
+}
+
+// `last_seen_at` of the live registration of `name`, read from the file.
+fn last_seen(db: &TempDb, name: &str) -> String {
+    rusqlite::Connection::open(db.path())
+        .unwrap()
+        .query_row(
+            "SELECT last_seen_at FROM sessions WHERE name = ?1 AND superseded_at IS NULL",
+            [name],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_call_refreshes_the_heartbeat_at_most_once_a_second() {
+    let db = TempDb::new("heartbeat");
+    let s = Server::named(&db, "hb").await;
+    let registered = last_seen(&db, "hb");
+    // Over a second later, any tool call (here a read) writes the heartbeat ...
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let started = Instant::now();
+    s.ok("inbox", json!({})).await;
+    let beat = last_seen(&db, "hb");
+    assert!(beat > registered, "{beat} after {registered}");
+    // ... and a call within the second after it does not; the heartbeat tool always does.
+    s.ok("inbox", json!({})).await;
+    if started.elapsed() < Duration::from_millis(900) {
+        assert_eq!(last_seen(&db, "hb"), beat, "a second beat within a second");
+    } else {
+        common::skip::skipped(
+            "every_call_refreshes_the_heartbeat_at_most_once_a_second (the limit part)",
+            "two calls took over 0.9 s on this machine",
+        );
+    }
+    s.ok("heartbeat", json!({})).await;
+    let forced = last_seen(&db, "hb");
+    assert!(forced > beat, "{forced} after {beat}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_lonely_broadcast_survives_prune_and_reaches_a_late_joiner() {
+    let db = TempDb::new("prune-lonely");
+    let a = Server::named(&db, "a").await;
+    let bcast = a.send("*", "anyone there?").await;
+    // Nobody else is registered, so nobody has read it: prune keeps it, however old.
+    assert_eq!(
+        a.ok("prune", json!({"older_than_days": 0})).await,
+        json!({"messages_deleted": 0, "sessions_deleted": 0})
+    );
+    let late = Server::named(&db, "late").await;
+    assert_eq!(late.unread_ids().await, vec![bcast]);
+    late.ok("mark_read", json!({"message_ids": [bcast]})).await;
+    // Read by every live session other than its sender: now it goes.
+    assert_eq!(
+        a.ok("prune", json!({"older_than_days": 0})).await,
+        json!({"messages_deleted": 1, "sessions_deleted": 0})
+    );
+    for s in [a, late] {
         s.stop().await;
     }
 }
@@ -1105,9 +1216,11 @@ async fn a_new_database_is_private() {
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&nested), 0o700, "new parent directory");
     assert_eq!(mode(&path), 0o600, "new database file");
-    let wal = nested.join("c2c.db-wal");
-    if wal.exists() {
-        assert_eq!(mode(&wal), 0o600, "WAL file");
+    // The server holds the database open in WAL mode, so both files are there now.
+    for suffix in ["-wal", "-shm"] {
+        let file = nested.join(format!("c2c.db{suffix}"));
+        assert!(file.exists(), "no {} while the server runs", file.display());
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
     }
     let names: std::collections::BTreeSet<String> = std::fs::read_dir(&nested)
         .unwrap()

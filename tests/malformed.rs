@@ -46,6 +46,7 @@ fn healthy(s: &mut Raw, after: &str) {
 
 /// Expects a JSON-RPC error with `code` whose message contains `needle`.
 fn rpc_error(reply: &Value, code: i64, needle: &str, what: &str) {
+    assert!(!needle.is_empty(), "{what}: an empty needle checks nothing");
     assert_eq!(reply["error"]["code"], code, "{what}: {reply}");
     let message = reply["error"]["message"].as_str().unwrap_or_default();
     assert!(
@@ -76,10 +77,10 @@ fn every_malformed_line_gets_a_clear_error_and_the_server_keeps_serving() {
         ("a raw NUL byte", b"{\"jsonrpc\":\"2.0\",\0\"id\":3,\"method\":\"ping\"}".to_vec(), -32700, "Parse error"),
         ("deeply nested", format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(), -32700, "recursion"),
         ("a very long line", vec![b'x'; 8 << 20], -32700, "Parse error"),
-        ("an array", b"[1,2,3]".to_vec(), -32600, ""),
-        ("a request without a method", br#"{"jsonrpc":"2.0","id":4}"#.to_vec(), -32600, ""),
-        ("a bare string", br#""tools/call""#.to_vec(), -32600, ""),
-        ("an unknown method", br#"{"jsonrpc":"2.0","id":5,"method":"no/such/method"}"#.to_vec(), -32601, ""),
+        ("an array", b"[1,2,3]".to_vec(), -32600, "Invalid request"),
+        ("a request without a method", br#"{"jsonrpc":"2.0","id":4}"#.to_vec(), -32600, "Invalid request"),
+        ("a bare string", br#""tools/call""#.to_vec(), -32600, "Invalid request"),
+        ("an unknown method", br#"{"jsonrpc":"2.0","id":5,"method":"no/such/method"}"#.to_vec(), -32601, "no/such/method"),
         ("params not an object", br#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":[1]}"#.to_vec(), -32602, "params"),
         ("no tool name", br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"arguments":{}}}"#.to_vec(), -32602, "params.name"),
         ("arguments not an object", br#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"inbox","arguments":[]}}"#.to_vec(), -32602, "params.arguments"),

@@ -10,7 +10,7 @@
 //! The SDKs live in project-local places that `.ci/run` fills, at pinned versions:
 //! `target/sdk-venv` (a Python venv with `mcp`) and `target/sdk-node` (`npm install --prefix`).
 //! Without them a test fails under `CI=true`, saying what to install, and otherwise prints why
-//! it skipped (visible with `--nocapture`) and passes.
+//! it skipped (on stderr and in the skip list that `.ci/run` prints) and passes.
 
 mod common;
 
@@ -86,21 +86,6 @@ fn node() -> Result<(PathBuf, PathBuf), String> {
     Ok((node, modules))
 }
 
-/// The interpreter, or `None` after printing why `test` is skipped; under `CI=true` a missing
-/// interpreter fails the test instead.
-fn or_skip<T>(test: &str, found: Result<T, String>) -> Option<T> {
-    match found {
-        Ok(found) => Some(found),
-        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{test}: CI=true but {why}")
-        }
-        Err(why) => {
-            eprintln!("{test}: skipped: {why}");
-            None
-        }
-    }
-}
-
 /// Runs `cmd` (a client script given the binary and a fresh database) to the end, or kills it
 /// after [`RUN_LIMIT`]; fails with its whole output unless it exits 0.
 fn run_client(name: &str, mut cmd: Command) {
@@ -157,7 +142,7 @@ fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String
 
 #[test]
 fn python_sdk_calls_every_tool() {
-    let Some(python) = or_skip("python_sdk_calls_every_tool", python()) else {
+    let Some(python) = common::skip::required("python_sdk_calls_every_tool", python()) else {
         return;
     };
     let mut cmd = Command::new(python);
@@ -167,7 +152,8 @@ fn python_sdk_calls_every_tool() {
 
 #[test]
 fn typescript_sdk_calls_every_tool() {
-    let Some((node, modules)) = or_skip("typescript_sdk_calls_every_tool", node()) else {
+    let Some((node, modules)) = common::skip::required("typescript_sdk_calls_every_tool", node())
+    else {
         return;
     };
     let mut cmd = Command::new(node);
@@ -194,7 +180,7 @@ fn inspector() -> Result<PathBuf, String> {
 #[test]
 fn inspector_strict_finds_no_schema_portability_problems() {
     let test = "inspector_strict_finds_no_schema_portability_problems";
-    let Some(inspector) = or_skip(test, inspector()) else {
+    let Some(inspector) = common::skip::required(test, inspector()) else {
         return;
     };
     let db = TempDb::new("inspector");

@@ -76,7 +76,10 @@ fn registry(block: &Block) -> TokenStream {
     let self_ty = block.self_ty;
     let companions = block.tools.iter().map(companion);
     let defs = block.tools.iter().map(tool_def);
+    let negate_checks = block.tools.iter().flat_map(args).filter_map(negate_check);
     quote! {
+        #(#negate_checks)*
+
         #[doc(hidden)]
         #[allow(non_snake_case, clippy::all)]
         impl #self_ty {
@@ -87,6 +90,29 @@ fn registry(block: &Block) -> TokenStream {
             const TOOLS: &'static [::c2c_server::registry::ToolDef] = &[#(#defs),*];
         }
     }
+}
+
+/// For an argument with `negate`, a check that its type is `bool` (or `Option<bool>`): the
+/// flag sets it to false. Left to the compiler, which knows the type behind an alias, rather
+/// than read from the type's name.
+fn negate_check(arg: &Arg) -> Option<TokenStream> {
+    arg.attrs.negate.as_ref()?;
+    let ty = arg.ty;
+    Some(quote_spanned! {ty.span()=>
+        const _: () = {
+            #[diagnostic::on_unimplemented(
+                message = "`negate` is for a `bool` argument, and this one is `{Self}`",
+                label = "not `bool`",
+                note = "`#[arg(negate = \"..\")]` names a command-line flag that sets a boolean \
+                        argument to false: remove it, or make the argument a `bool`"
+            )]
+            trait NegateNeedsBool {}
+            impl NegateNeedsBool for bool {}
+            impl NegateNeedsBool for ::core::option::Option<bool> {}
+            const fn negatable<T: NegateNeedsBool>() {}
+            negatable::<#ty>()
+        };
+    })
 }
 
 /// The hidden name of a companion function of `tool`.

@@ -153,6 +153,10 @@ impl Tools {
         >,
     ) -> Result<Registered, ToolError> {
         check_name("name", &name, false)?;
+        if let Some(metadata) = &metadata {
+            let bytes = serde_json::to_string(metadata).map_or(0, |json| json.len());
+            check_size("metadata", bytes, client.config().max_body_bytes)?;
+        }
         // Registering again under the name this client holds keeps its registration.
         if let Some(current) = client.live_session().filter(|s| s.name == name) {
             if let Some(metadata) = &metadata {

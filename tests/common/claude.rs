@@ -54,31 +54,13 @@ pub fn claude_cli() -> Result<PathBuf, String> {
     }
 }
 
-/// The Claude Code binary, or `None` after printing why `test` is skipped.
+/// The Claude Code binary, or `None` after noting why `test` is skipped; under `CI=true`,
+/// where `.ci/run` installs it, its absence fails the test.
 pub fn cli_or_skip(test: &str) -> Option<PathBuf> {
-    match claude_cli() {
-        Ok(path) => Some(path),
-        Err(why) => {
-            eprintln!("{test}: skipped: {why}");
-            None
-        }
-    }
+    required(test, claude_cli())
 }
 
-/// `found`, or `None` after printing why `test` is skipped; under `CI=true` a missing
-/// prerequisite fails the test instead, saying what is missing.
-pub fn required<T>(test: &str, found: Result<T, String>) -> Option<T> {
-    match found {
-        Ok(it) => Some(it),
-        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{test}: CI=true but {why}")
-        }
-        Err(why) => {
-            eprintln!("{test}: skipped: {why}");
-            None
-        }
-    }
-}
+pub use crate::common::skip::required;
 
 /// `text` quoted for a POSIX shell.
 pub fn shell_quote(text: &str) -> String {

@@ -9,6 +9,7 @@
 
 pub mod raw;
 pub mod schema;
+pub mod skip;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

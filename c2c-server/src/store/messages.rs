@@ -465,7 +465,10 @@ fn advance_cursor(db: &Connection, me: &str) -> rusqlite::Result<()> {
 }
 
 /// Deletes messages sent before `cutoff` that are done with: direct messages once read, and
-/// broadcasts once every live session (other than the sender's name) has read them.
+/// broadcasts once someone other than the sender has read them and so has every live session
+/// (other than the sender's name). A broadcast nobody has read yet stays, however old, for a
+/// session that registers later. Its `broadcast_reads` and `deliveries` rows go with it
+/// (`ON DELETE CASCADE`).
 pub fn prune(db: &Connection, cutoff: &str) -> rusqlite::Result<usize> {
     let direct = db
         .prepare_cached(
@@ -476,7 +479,10 @@ pub fn prune(db: &Connection, cutoff: &str) -> rusqlite::Result<usize> {
     let broadcast = db
         .prepare_cached(
             "DELETE FROM messages
-              WHERE to_name = '*' AND created_at < ?1 AND NOT EXISTS (
+              WHERE to_name = '*' AND created_at < ?1
+                AND EXISTS (SELECT 1 FROM broadcast_reads AS r
+                             WHERE r.message_id = messages.id AND r.reader != messages.from_name)
+                AND NOT EXISTS (
                     SELECT 1 FROM sessions AS s
                      WHERE s.superseded_at IS NULL AND s.name != messages.from_name
                        AND NOT EXISTS (SELECT 1 FROM broadcast_reads AS r

@@ -288,35 +288,86 @@ fn inbox_of_everything_shows_the_latest_oldest_first() {
     );
 }
 
+// How many rows of `table` belong to message `id`.
+fn rows_of(db: &rusqlite::Connection, table: &str, id: i64) -> i64 {
+    db.query_row(
+        &format!("SELECT count(*) FROM {table} WHERE message_id = ?1"),
+        [id],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+// When message `id` was sent.
+fn created_at(db: &rusqlite::Connection, id: i64) -> String {
+    db.query_row("SELECT created_at FROM messages WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })
+    .unwrap()
+}
+
+fn exists(db: &rusqlite::Connection, id: i64) -> bool {
+    db.query_row("SELECT count(*) FROM messages WHERE id = ?1", [id], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap()
+        == 1
+}
+
 #[test]
 fn prune_removes_read_and_fully_read_messages_only() {
     let db = db();
     let a = register(&db, "a");
     register(&db, "b");
-    let old = register(&db, "c");
-    register(&db, "c"); // supersedes `old`
+    register(&db, "c");
     let read = messages::send(&db, &a, "b", "read", None, None).unwrap();
     let unread = messages::send(&db, &a, "b", "unread", None, None).unwrap();
     let broadcast = messages::send(&db, &a, "*", "all", None, None).unwrap();
+    let inbox = messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap();
+    messages::deliver(&db, "b", &inbox, messages::Via::Inbox).unwrap();
     messages::mark_read(&db, "b", &[read, broadcast]).unwrap();
-    let future = "9999-01-01T00:00:00.000000+00:00";
-    // The broadcast is unread by c, so it stays; the read direct message goes.
-    assert_eq!(messages::prune(&db, future).unwrap(), 1);
     messages::mark_read(&db, "c", &[broadcast]).unwrap();
+    assert_eq!(rows_of(&db, "deliveries", read), 1);
+    assert_eq!(rows_of(&db, "broadcast_reads", broadcast), 2);
+    assert_eq!(rows_of(&db, "deliveries", broadcast), 1);
+
+    // Sent on three days in a row, so that the cut-offs fall between them.
+    for (id, day) in [(read, 1), (unread, 2), (broadcast, 3)] {
+        db.execute(
+            "UPDATE messages SET created_at = ?2 WHERE id = ?1",
+            rusqlite::params![id, format!("2000-01-0{day}T00:00:00.000000+00:00")],
+        )
+        .unwrap();
+    }
+    // Both are done with, but a cut-off at (not after) the moment they were sent keeps them.
+    assert_eq!(messages::prune(&db, &created_at(&db, read)).unwrap(), 0);
+    assert!(exists(&db, read));
+    let last = created_at(&db, broadcast);
+    assert_eq!(
+        messages::prune(&db, &last).unwrap(),
+        1,
+        "only `read` is older"
+    );
+    assert!(!exists(&db, read) && exists(&db, unread) && exists(&db, broadcast));
+    // Its receipts went with it.
+    assert_eq!(rows_of(&db, "deliveries", read), 0);
+
+    // A cut-off after both: the broadcast goes with its read rows; the unread message stays.
+    let future = "9999-01-01T00:00:00.000000+00:00";
     assert_eq!(messages::prune(&db, future).unwrap(), 1);
+    assert!(!exists(&db, broadcast) && exists(&db, unread));
+    assert_eq!(rows_of(&db, "broadcast_reads", broadcast), 0);
+    assert_eq!(rows_of(&db, "deliveries", broadcast), 0);
+    assert_eq!(messages::prune(&db, future).unwrap(), 0);
     assert_eq!(
         ids(&messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap()),
         vec![unread]
     );
     // Every registration not seen since the cut-off goes, live or superseded, but the one
-    // kept (the caller's); the unread message to b stays.
+    // kept (the caller's); the unread message to b stays for whoever takes the name next.
     assert_eq!(
         sessions::prune(&db, future, Some(&a.session_id)).unwrap(),
-        3
-    );
-    assert_eq!(
-        sessions::heartbeat(&db, &old.session_id, future).unwrap(),
-        Standing::Superseded
+        2
     );
     assert_eq!(
         sessions::standing(&db, &a.session_id).unwrap(),
@@ -326,9 +377,82 @@ fn prune_removes_read_and_fully_read_messages_only() {
         ids(&messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap()),
         vec![unread]
     );
-    assert_eq!(sessions::prune(&db, "1970", None).unwrap(), 0);
-    // Nothing older than the epoch: nothing goes.
-    assert_eq!(messages::prune(&db, "1970").unwrap(), 0);
+}
+
+#[test]
+fn prune_keeps_a_broadcast_until_every_live_session_has_read_it() {
+    let db = db();
+    let a = register(&db, "a");
+    register(&db, "b");
+    let old_c = register(&db, "c");
+    register(&db, "c"); // supersedes `old_c`, which never reads anything
+    let broadcast = messages::send(&db, &a, "*", "all", None, None).unwrap();
+    let future = "9999-01-01T00:00:00.000000+00:00";
+    messages::mark_read(&db, "b", &[broadcast]).unwrap();
+    // The live c has not read it: it stays, though b has.
+    assert_eq!(messages::prune(&db, future).unwrap(), 0);
+    messages::mark_read(&db, "c", &[broadcast]).unwrap();
+    assert_eq!(messages::prune(&db, future).unwrap(), 1);
+    assert!(!exists(&db, broadcast));
+    // The registrations go too, all being last seen before the cut-off, but the caller's.
+    assert_eq!(
+        sessions::prune(&db, future, Some(&a.session_id)).unwrap(),
+        3
+    );
+    assert_eq!(
+        sessions::heartbeat(&db, &old_c.session_id, future).unwrap(),
+        Standing::Superseded
+    );
+}
+
+#[test]
+fn prune_keeps_sessions_seen_after_the_cut_off() {
+    let db = db();
+    let old = register(&db, "c");
+    let live = register(&db, "c");
+    let seen: String = db
+        .query_row(
+            "SELECT last_seen_at FROM sessions WHERE session_id = ?1",
+            [&old.session_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // Seen at (not before) the cut-off: it stays, and so does the later live registration.
+    assert_eq!(sessions::prune(&db, &seen, None).unwrap(), 0);
+    assert_eq!(
+        sessions::prune(&db, "1970-01-01T00:00:00.000000+00:00", None).unwrap(),
+        0
+    );
+    let count = |db: &rusqlite::Connection| -> i64 {
+        db.query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count(&db), 2);
+    assert_eq!(
+        sessions::prune(
+            &db,
+            "9999-01-01T00:00:00.000000+00:00",
+            Some(&live.session_id)
+        )
+        .unwrap(),
+        1
+    );
+    assert_eq!(count(&db), 1);
+}
+
+#[test]
+fn a_broadcast_nobody_could_read_yet_survives_prune_for_a_late_joiner() {
+    let db = db();
+    let a = register(&db, "a");
+    // Nobody but the sender is registered: the broadcast has no reader yet.
+    let broadcast = messages::send(&db, &a, "*", "lonely", None, None).unwrap();
+    let future = "9999-01-01T00:00:00.000000+00:00";
+    assert_eq!(messages::prune(&db, future).unwrap(), 0);
+    register(&db, "late");
+    assert_eq!(
+        ids(&messages::inbox(&db, "late", true, 20, &Filter::default()).unwrap()),
+        vec![broadcast]
+    );
 }
 
 #[test]

@@ -1,0 +1,18 @@
+use c2c_server::error::ToolError;
+use rusqlite::Connection;
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct Out {}
+
+pub struct T;
+
+#[c2c_macros::tools]
+impl T {
+    /// Two #[tool] attributes on one function.
+    #[tool(read_only)]
+    #[tool(idempotent)]
+    pub fn f(_db: &Connection) -> Result<Out, ToolError> {
+        Ok(Out {})
+    }
+}
+fn main() {}

@@ -1,0 +1,14 @@
+use c2c_server::error::ToolError;
+use rusqlite::Connection;
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct Out {}
+
+pub struct T;
+
+#[c2c_macros::tools]
+/// A function on its own.
+pub fn f(_db: &Connection) -> Result<Out, ToolError> {
+    Ok(Out {})
+}
+fn main() {}
