@@ -999,10 +999,11 @@ async fn a_lonely_broadcast_survives_prune_and_reaches_a_late_joiner() {
     let late = Server::named(&db, "late").await;
     assert_eq!(late.unread_ids().await, vec![bcast]);
     late.ok("mark_read", json!({"message_ids": [bcast]})).await;
-    // Read by every live session other than its sender: now it goes.
+    // Read by every live session other than its sender: now it goes, and with a cut-off of
+    // now, so does every other registration not seen since (late's; the caller's stays).
     assert_eq!(
         a.ok("prune", json!({"older_than_days": 0})).await,
-        json!({"messages_deleted": 1, "sessions_deleted": 0})
+        json!({"messages_deleted": 1, "sessions_deleted": 1})
     );
     for s in [a, late] {
         s.stop().await;

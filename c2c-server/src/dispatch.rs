@@ -16,6 +16,7 @@ use crate::clock;
 use crate::config::Config;
 use crate::error::ToolError;
 use crate::registry::{JsonObject, ToolDef, ToolSet};
+use crate::store;
 use crate::store::messages::{self, Filter, Message, Via};
 use crate::store::sessions::{self, Standing};
 use crate::tools::Tools;
@@ -201,16 +202,23 @@ impl Dispatcher {
     /// exited, and says whether it did; otherwise the name is left for the first tool call, so
     /// that a health check (start, list the tools, exit) never takes a running session's name.
     pub fn claim_at_start(&self) -> Result<bool, ToolError> {
-        let Some(name) = self.config.name.clone() else {
+        let Some(name) = self.config.name.as_deref() else {
             return Ok(false);
         };
-        let holder =
-            sessions::holder(&lock(&self.conn), &name).map_err(|e| self.placed(e.into()))?;
-        if holder.as_ref().is_some_and(|h| h.may_be_running()) {
+        let taken = self.take_unless_running(name).map_err(|e| self.placed(e))?;
+        if !taken {
             tracing::info!(%name, "held by a running session: registering at the first tool call");
+        }
+        Ok(taken)
+    }
+
+    // Registers as `name` unless a process that may still run holds it; says whether it did.
+    fn take_unless_running(&self, name: &str) -> Result<bool, ToolError> {
+        let holder = sessions::holder(&lock(&self.conn), name)?;
+        if holder.as_ref().is_some_and(|h| h.may_be_running()) {
             return Ok(false);
         }
-        self.register(&name)?;
+        self.register(name)?;
         Ok(true)
     }
 
@@ -228,10 +236,14 @@ impl Dispatcher {
     /// the last session to use a name holds it), and takes it back when it lost it to a process
     /// that has exited since.
     pub fn run_step(&self, tool: &ToolDef, args: &JsonObject) -> Step {
-        let claim = self.config.name.as_deref();
+        // register_session is how the claim itself is made: it takes no part in it.
+        let claim = self
+            .config
+            .name
+            .as_deref()
+            .filter(|_| tool.name != "register_session");
         if let Some(name) = claim
-            && tool.name != "register_session"
-            && self.session().is_none()
+            && lock(&self.session).is_none()
             && let Err(e) = self.register(name)
         {
             return Step {
@@ -240,12 +252,17 @@ impl Dispatcher {
             };
         }
         let (mut step, superseded) = self.run_in_transaction(tool, args);
-        if superseded
-            && claim.is_some()
-            && claim == self.session().as_ref().map(|s| s.name.as_str())
+        // The heartbeat tool checks its own standing, and says so by its error.
+        let superseded = superseded || matches!(step.result, Err(ToolError::Superseded { .. }));
+        if let Some(name) = claim
+            && superseded
+            && lock(&self.session).as_ref().is_some_and(|s| s.name == name)
         {
-            match self.reclaim(claim.unwrap_or_default()) {
-                Ok(true) => step = self.run_in_transaction(tool, args).0,
+            match self.take_unless_running(name) {
+                Ok(true) => {
+                    tracing::info!(%name, "the name's holder has exited: took it back");
+                    step = self.run_in_transaction(tool, args).0;
+                }
                 Ok(false) => {}
                 Err(e) => step.result = Err(e),
             }
@@ -254,17 +271,6 @@ impl Dispatcher {
             result: step.result.map_err(|e| self.placed(e)),
             ..step
         }
-    }
-
-    // Takes `name` back when its holder's process has exited; says whether it did.
-    fn reclaim(&self, name: &str) -> Result<bool, ToolError> {
-        let holder = sessions::holder(&lock(&self.conn), name)?;
-        if holder.as_ref().is_some_and(|h| h.may_be_running()) {
-            return Ok(false);
-        }
-        tracing::info!(%name, "the name's holder has exited: taking it back");
-        self.register(name)?;
-        Ok(true)
     }
 
     /// Runs `tool` with `args` once; a database failure names the file.
@@ -317,22 +323,28 @@ impl Dispatcher {
     // wrote since the read began (SQLITE_BUSY, which no waiting can cure), it runs again with
     // the write lock taken up front.
     fn run_in_transaction(&self, tool: &ToolDef, args: &JsonObject) -> (Step, bool) {
-        let (step, superseded) = self.run_once(tool, args, false);
+        let (step, superseded, deferred) = self.run_once(tool, args, false);
         match &step.result {
-            Err(ToolError::Store(e)) if tool.mostly_reads && is_busy(e) => {
-                self.run_once(tool, args, true)
+            // Only a read transaction's write can meet that; a write lock held from the start
+            // that still timed out has waited its busy timeout already.
+            Err(ToolError::Store(e)) if deferred && store::is_busy(e) => {
+                let (step, superseded, _) = self.run_once(tool, args, true);
+                (step, superseded)
             }
             _ => (step, superseded),
         }
     }
 
-    fn run_once(&self, tool: &ToolDef, args: &JsonObject, write_first: bool) -> (Step, bool) {
+    // Runs the tool once: its step, whether the caller's session had lost its name, and
+    // whether it ran in a read transaction.
+    fn run_once(&self, tool: &ToolDef, args: &JsonObject, write_first: bool) -> (Step, bool, bool) {
         let failed = |e: ToolError| {
             (
                 Step {
                     result: Err(e),
                     retry: None,
                 },
+                false,
                 false,
             )
         };
@@ -349,10 +361,11 @@ impl Dispatcher {
             .map(|s| s.session_id.clone());
         let beat_due = session_id.is_some()
             && lock(&self.last_beat).is_none_or(|at| at.elapsed() >= HEARTBEAT_EVERY);
-        let behavior = if beat_due || write_first || !(tool.read_only || tool.mostly_reads) {
-            TransactionBehavior::Immediate
-        } else {
+        let deferred = !(beat_due || write_first || !(tool.read_only || tool.mostly_reads));
+        let behavior = if deferred {
             TransactionBehavior::Deferred
+        } else {
+            TransactionBehavior::Immediate
         };
         let tx = match conn.transaction_with_behavior(behavior) {
             Ok(tx) => tx,
@@ -393,6 +406,7 @@ impl Dispatcher {
                         retry,
                     },
                     superseded,
+                    deferred,
                 )
             }
             // Dropping the transaction rolls it back: a failed call changes nothing.
@@ -402,13 +416,10 @@ impl Dispatcher {
                     retry: None,
                 },
                 superseded,
+                deferred,
             ),
         }
     }
-}
-
-fn is_busy(e: &rusqlite::Error) -> bool {
-    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
 }
 
 // A poisoned lock only means another call panicked; the data it guards is still usable.

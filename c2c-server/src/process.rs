@@ -55,9 +55,11 @@ pub fn ancestors(depth: usize) -> Vec<u32> {
     out
 }
 
-/// This machine's name (empty if it cannot be read).
+/// This machine (empty if it cannot be told): its name and, on Linux, its process-id
+/// namespace, since two containers with one hostname may still number processes apart.
 pub fn host() -> String {
-    imp::host()
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(imp::host).clone()
 }
 
 /// Whether a process with this id is running on this machine.
@@ -91,7 +93,12 @@ mod imp {
             return String::new();
         }
         let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        String::from_utf8_lossy(&buf[..end]).into_owned()
+        let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+        match std::fs::read_link("/proc/self/ns/pid") {
+            // e.g. "pid:[4026531836]"
+            Ok(namespace) => format!("{name} {}", namespace.display()),
+            Err(_) => name,
+        }
     }
 
     #[cfg(target_os = "linux")]
@@ -104,6 +111,7 @@ mod imp {
 
     #[cfg(any(target_os = "macos", target_os = "ios"))]
     pub fn parent_of(pid: u32) -> Option<u32> {
+        // SAFETY: proc_bsdinfo is plain old data, for which all zeroes is a valid value.
         let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
         let size = std::mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
         // SAFETY: `info` is a valid, writable proc_bsdinfo of the size passed.
@@ -128,13 +136,13 @@ mod imp {
 
 #[cfg(windows)]
 mod imp {
-    use windows_sys::Win32::Foundation::{CloseHandle, INVALID_HANDLE_VALUE, STILL_ACTIVE};
+    use windows_sys::Win32::Foundation::{CloseHandle, INVALID_HANDLE_VALUE, WAIT_OBJECT_0};
     use windows_sys::Win32::System::Diagnostics::ToolHelp::{
         CreateToolhelp32Snapshot, PROCESSENTRY32W, Process32FirstW, Process32NextW,
         TH32CS_SNAPPROCESS,
     };
     use windows_sys::Win32::System::Threading::{
-        GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+        OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION, WaitForSingleObject,
     };
 
     pub fn alive(pid: u32) -> bool {
@@ -145,10 +153,11 @@ mod imp {
                 // Access denied still means it exists; anything else, that it does not.
                 return std::io::Error::last_os_error().raw_os_error() == Some(5);
             }
-            let mut code = 0u32;
-            let ok = GetExitCodeProcess(handle, &mut code) != 0;
+            // A process handle is signalled once the process has ended; a failed wait cannot
+            // tell, so it counts as running.
+            let state = WaitForSingleObject(handle, 0);
             CloseHandle(handle);
-            ok && code == STILL_ACTIVE as u32
+            state != WAIT_OBJECT_0
         }
     }
 

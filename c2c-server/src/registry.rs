@@ -499,15 +499,18 @@ fn strip_noise(schema: &mut Value) {
 /// The JSON types a value of unknown shape may have, each as its own `anyOf` branch.
 const ANY_JSON: [&str; 6] = ["object", "array", "string", "number", "boolean", "null"];
 
-// Schema keywords that constrain a value; a property with none of them accepts anything.
-const CONSTRAINTS: &[&str] = &[
+/// Schema keywords that constrain a value; a property with none of them accepts anything.
+pub(crate) const CONSTRAINTS: &[&str] = &[
     "type", "$ref", "anyOf", "oneOf", "allOf", "const", "enum", "not",
 ];
 
 // Many clients read `type` as one string (Gemini's function declarations, OpenAPI 3.0):
-// - an optional value is written as its plain type, left out of `required`, instead of
-//   `["string", "null"]` (the argument decoder still takes an explicit null; tool results
-//   leave such fields out rather than send null);
+// - an optional value is written as its plain type instead of `["string", "null"]`. schemars
+//   already leaves it out of `required`: an `Option` argument, in the input schema; in an
+//   output schema, a field serde skips when empty (`skip_serializing_if`), which every
+//   `Option` field of a result has. The argument decoder still takes an explicit null, and
+//   the tests check every result against its schema, so an output field that would send
+//   null fails there;
 // - a property that says nothing of its type (any JSON value) lists the JSON types as `anyOf`
 //   branches, each with one `type`.
 fn portable(schema: &mut Value) {

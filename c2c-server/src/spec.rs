@@ -310,7 +310,7 @@ mod tests {
         }
         if let Some(Value::Object(properties)) = object.get("properties") {
             for (name, property) in properties {
-                let constrained = ["type", "$ref", "anyOf", "oneOf", "allOf", "const", "enum"]
+                let constrained = crate::registry::CONSTRAINTS
                     .iter()
                     .any(|k| property.get(k).is_some());
                 if !constrained {

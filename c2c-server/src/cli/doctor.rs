@@ -90,7 +90,7 @@ pub fn run(args: &DoctorArgs, db: Option<&Path>) -> (String, bool) {
         .clone()
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_else(|| PathBuf::from("."));
-    let project = project.canonicalize().unwrap_or(project);
+    let project = setup::canonical(&project).unwrap_or(project);
     let mut checks = vec![check_binary(), check_claude()];
 
     let server = find_server(&project, &mut checks);

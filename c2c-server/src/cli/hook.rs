@@ -227,9 +227,19 @@ fn bind(
     }
     let host = process::host();
     let ancestors = process::ancestors(ANCESTORS);
+    // The nearest ancestor that started a server decides: a Claude Code process whose session
+    // lost its name hands over nothing, rather than another session's messages.
     for &pid in &ancestors {
-        if let Some(session) = sessions::started_by(conn, pid, &host)? {
-            return Ok(Ok(session));
+        match sessions::started_by(conn, pid, &host)? {
+            Some((session, sessions::Standing::Live)) => return Ok(Ok(session)),
+            Some((session, sessions::Standing::Superseded)) => {
+                return Ok(Err(format!(
+                    "the session this Claude Code process started (\"{}\") has lost its name \
+                     to another session (it takes the name back once that one has exited)",
+                    session.name
+                )));
+            }
+            None => {}
         }
     }
     if let Some(id) = input.session_id.as_deref()
@@ -273,7 +283,7 @@ fn claim(
     waiter: Option<&str>,
 ) -> rusqlite::Result<Claim> {
     match claim_in(conn, session, waiter, TransactionBehavior::Deferred) {
-        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+        Err(e) if store::is_busy(&e) => {
             claim_in(conn, session, waiter, TransactionBehavior::Immediate)
         }
         other => other,

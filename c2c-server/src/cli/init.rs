@@ -131,7 +131,7 @@ pub fn run(args: &InitArgs, db: Option<&Path>) -> Result<String, String> {
         None => std::env::current_dir()
             .map_err(|e| format!("cannot tell the current directory: {e}"))?,
     };
-    let project = project.canonicalize().map_err(|e| {
+    let project = setup::canonical(&project).map_err(|e| {
         format!(
             "the project folder {} cannot be used: {e}",
             project.display()
@@ -476,7 +476,7 @@ fn other_servers(plan: &FilePlan, key: &str) -> Vec<String> {
 
 /// What `claude mcp` must do for a local or user scope entry. The current entry is read from
 /// `~/.claude.json` rather than with `claude mcp get`, which starts the server to check on it
-/// (and a server started with `--name` takes that name over from a running session).
+/// and can wait for it for half a minute.
 fn plan_claude(args: &InitArgs, project: &Path, db: Option<&Path>) -> Result<ClaudePlan, String> {
     let scope = args.scope;
     let key = &args.server_name;

@@ -239,16 +239,35 @@ pub fn read_json(path: &Path) -> Result<Option<Value>, String> {
 /// The first `program` on the PATH, as the shell would find it.
 pub fn find_on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
+    // Windows runs `claude-c2c` as `claude-c2c.exe` and `claude` as `claude.cmd`: try the
+    // extensions PATHEXT lists, as its shells do.
+    let extensions: Vec<String> = if cfg!(windows) {
+        let listed = std::env::var("PATHEXT").unwrap_or_else(|_| ".COM;.EXE;.BAT;.CMD".into());
+        std::iter::once(String::new())
+            .chain(
+                listed
+                    .split(';')
+                    .filter(|e| !e.is_empty())
+                    .map(str::to_lowercase),
+            )
+            .collect()
+    } else {
+        vec![String::new()]
+    };
     std::env::split_paths(&path)
         .filter(|dir| !dir.as_os_str().is_empty())
-        .map(|dir| dir.join(program))
+        .flat_map(|dir| {
+            extensions
+                .iter()
+                .map(move |ext| dir.join(format!("{program}{ext}")))
+        })
         .find(|candidate| is_executable(candidate))
 }
 
 /// Whether `program` as a command would start something: an existing executable path, or a
 /// name found on the PATH.
 pub fn resolves(program: &str) -> bool {
-    if program.contains('/') {
+    if program.contains('/') || (cfg!(windows) && program.contains('\\')) {
         is_executable(Path::new(program))
     } else {
         find_on_path(program).is_some()
@@ -268,11 +287,26 @@ fn is_executable(path: &Path) -> bool {
     }
 }
 
-/// The user's home directory, from `HOME`.
+/// The user's home directory, where Claude Code keeps `.claude` (HOME on Unix, the profile
+/// folder on Windows: the store's rule).
 pub fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
+    std::env::home_dir().filter(|h| !h.as_os_str().is_empty())
+}
+
+/// `path` made absolute with symlinks resolved, in the spelling Claude Code uses for a project
+/// (on Windows without the `\\?\` prefix that canonicalize adds).
+pub fn canonical(path: &Path) -> std::io::Result<PathBuf> {
+    let full = path.canonicalize()?;
+    #[cfg(windows)]
+    {
+        let text = full.to_string_lossy();
+        if let Some(plain) = text.strip_prefix(r"\\?\")
+            && !plain.starts_with("UNC\\")
+        {
+            return Ok(PathBuf::from(plain));
+        }
+    }
+    Ok(full)
 }
 
 /// Where Claude Code keeps its own configuration, including the `local` and `user` scope MCP

@@ -17,6 +17,12 @@ use rusqlite::Connection;
 
 use crate::error::StoreError;
 
+/// Whether `e` is SQLITE_BUSY: the write lock stayed taken past the busy timeout, or a read
+/// transaction tried to write after another process had written since it began.
+pub fn is_busy(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+}
+
 /// How long a statement waits for another process's write lock before it gives up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 

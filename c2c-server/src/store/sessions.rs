@@ -229,19 +229,30 @@ pub fn holder(db: &Connection, name: &str) -> rusqlite::Result<Option<Holder>> {
     .optional()
 }
 
-/// The live registration whose server was started by the client process `client_pid` on
-/// `host` (the most recently seen, should there be several).
+/// The registration whose server was started by the client process `client_pid` on `host`,
+/// with whether it still holds its name: the live one if there is one, else the most recently
+/// seen.
 pub fn started_by(
     db: &Connection,
     client_pid: u32,
     host: &str,
-) -> rusqlite::Result<Option<Session>> {
+) -> rusqlite::Result<Option<(Session, Standing)>> {
     db.prepare_cached(
-        "SELECT session_id, name FROM sessions
-          WHERE client_pid = ?1 AND superseded_at IS NULL AND coalesce(host, '') = ?2
-          ORDER BY last_seen_at DESC LIMIT 1",
+        "SELECT session_id, name, superseded_at IS NULL FROM sessions
+          WHERE client_pid = ?1 AND coalesce(host, '') = ?2
+          ORDER BY superseded_at IS NULL DESC, last_seen_at DESC LIMIT 1",
     )?
-    .query_row(params![client_pid, host], session_row)
+    .query_row(params![client_pid, host], |r| {
+        let live: bool = r.get(2)?;
+        Ok((
+            session_row(r)?,
+            if live {
+                Standing::Live
+            } else {
+                Standing::Superseded
+            },
+        ))
+    })
     .optional()
 }
 
