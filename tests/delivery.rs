@@ -154,7 +154,10 @@ async fn wait_times_out_empty_and_checks_its_arguments() {
 #[tokio::test]
 async fn a_cancelled_wait_stops_waiting() {
     let db = TempDb::new("wait-cancel");
-    let alpha = Server::named(&db, "alpha").await;
+    // At debug level the server logs every tool error, a cancelled call's included: the event
+    // that says the wait has ended, where fixed pauses would let a slow but broken one pass.
+    let alpha = Server::start_with(&db, &[], &[("RUST_LOG", "debug")]).await;
+    alpha.register("alpha").await;
     let params = CallToolRequestParams::new("wait_for_message").with_arguments(
         json!({ "timeout_seconds": 60 })
             .as_object()
@@ -165,9 +168,16 @@ async fn a_cancelled_wait_stops_waiting() {
     let dropped =
         tokio::time::timeout(Duration::from_millis(300), alpha.client().call_tool(params)).await;
     assert!(dropped.is_err(), "the wait should still be waiting");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let deadline = Instant::now() + common::CALL_TIMEOUT;
+    while !alpha.stderr().contains("the client cancelled this call") {
+        assert!(
+            Instant::now() < deadline,
+            "the wait did not end on its cancellation: {}",
+            alpha.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let id = send_from_cli(&db.path(), "beta", "alpha", "after the cancel", &[]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let beta = Server::named(&db, "beta").await;
     let r = receipts(&beta.ok("outbox", json!({})).await, id);
     assert_eq!(
@@ -189,11 +199,12 @@ async fn progress_keeps_a_long_wait_alive() {
     let alpha = Server::named(&db, "alpha").await;
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(
         CallToolRequestParams::new("wait_for_message")
-            .with_arguments(json!({ "timeout_seconds": 7 }).as_object().unwrap().clone()),
+            .with_arguments(json!({ "timeout_seconds": 9 }).as_object().unwrap().clone()),
     ));
     let mut options = PeerRequestOptions::no_options();
-    // Without a progress notification within 6 s the client gives up.
-    options.timeout = Some(Duration::from_secs(6));
+    // Without a progress notification within 7 s the client gives up: 2 s after the first
+    // one is due (every 5 s), 2 s before the wait would answer by itself.
+    options.timeout = Some(Duration::from_secs(7));
     options.reset_timeout_on_progress = true;
     let handle = alpha
         .client()
@@ -210,7 +221,7 @@ async fn progress_keeps_a_long_wait_alive() {
     assert_eq!(result.structured_content.unwrap()["timed_out"], true);
     let progress = alpha.notifications("notifications/progress");
     assert!(!progress.is_empty(), "no progress notification");
-    assert_eq!(progress[0]["total"], 7.0);
+    assert_eq!(progress[0]["total"], 9.0);
 }
 
 #[tokio::test]
@@ -331,12 +342,14 @@ async fn channel_pushes_each_new_message_once_as_delivered_not_read() {
     assert_eq!(got[1]["meta"]["tag"], "question");
     assert_eq!(got[2]["meta"]["message_id"], all.to_string());
     assert_eq!(got[2]["meta"]["to"], "*");
-    // Its own broadcast is not pushed back to it.
+    // Its own broadcast is not pushed back to it: the next push is the message after it.
     alpha.send("*", "mine").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(alpha.notifications(CHANNEL).len(), 3);
+    let after = send_from_cli(&db.path(), "beta", "alpha", "after mine", &[]);
+    let got = alpha.wait_for_notifications(CHANNEL, 4).await;
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got[3]["meta"]["message_id"], after.to_string());
     // Delivered, not read.
-    assert_eq!(alpha.unread_ids().await, [early, tagged, all]);
+    assert_eq!(alpha.unread_ids().await, [early, tagged, all, after]);
     let beta = Server::named(&db, "beta").await;
     let r = receipts(&beta.ok("outbox", json!({})).await, tagged);
     assert_eq!(
@@ -347,14 +360,17 @@ async fn channel_pushes_each_new_message_once_as_delivered_not_read() {
     alpha.stop().await;
     let again = Server::start_with(&db, &["--name", "alpha", "--channel"], &[]).await;
     let late = send_from_cli(&db.path(), "beta", "alpha", "after restart", &[]);
-    let pushed = again.wait_for_notifications(CHANNEL, 1).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let pushed_ids: Vec<Value> = again
-        .notifications(CHANNEL)
+    let later = send_from_cli(&db.path(), "beta", "alpha", "and another", &[]);
+    let pushed = again.wait_for_notifications(CHANNEL, 2).await;
+    let pushed_ids: Vec<Value> = pushed
         .iter()
         .map(|e| e["meta"]["message_id"].clone())
         .collect();
-    assert_eq!(pushed_ids, [json!(late.to_string())], "{pushed:?}");
+    assert_eq!(
+        pushed_ids,
+        [json!(late.to_string()), json!(later.to_string())],
+        "{pushed:?}"
+    );
 }
 
 #[tokio::test]
