@@ -765,3 +765,105 @@ async fn a_newer_wait_hook_takes_over_from_the_one_before() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("[id {id}]")));
 }
+
+#[tokio::test]
+async fn outbox_limits_filters_cuts_previews_and_shows_replies_even_to_oneself() {
+    let db = TempDb::new("outbox-views");
+    let [alpha, beta] = Server::several(&db, ["alpha", "beta"]).await;
+    let first = alpha
+        .ok(
+            "send_message",
+            json!({ "to": "beta", "body": "é".repeat(60), "tag": "status" }),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    // A follow-up to one's own message is a reply like any other.
+    let long = format!("{}and more", "ü".repeat(60));
+    let follow_up = alpha
+        .ok(
+            "send_message",
+            json!({ "to": "beta", "body": long, "reply_to": first }),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let last = alpha.send("*", "to everyone").await;
+
+    let outbox = alpha.ok("outbox", json!({ "limit": 2 })).await;
+    let shown: Vec<i64> = ids(&outbox);
+    assert_eq!(shown, [last, follow_up], "the two newest: {outbox}");
+    let row = &outbox["messages"][1];
+    assert_eq!(row["reply_to"], first);
+    // 60 characters (not bytes) and a mark where the text was cut.
+    assert_eq!(row["preview"], format!("{}…", "ü".repeat(60)));
+    let tagged = alpha.ok("outbox", json!({ "tag": "status" })).await;
+    assert_eq!(ids(&tagged), [first]);
+    // Exactly 60 characters are shown whole.
+    assert_eq!(tagged["messages"][0]["preview"], "é".repeat(60));
+    assert_eq!(tagged["messages"][0]["tag"], "status");
+    assert!(tagged["messages"][0].get("reply_to").is_none());
+
+    let inbox = beta.unread().await;
+    assert_eq!(inbox[1]["id"], follow_up);
+    assert_eq!(inbox[1]["reply_to"], first);
+    assert_eq!(inbox[1]["body"], long, "the inbox shows the whole body");
+}
+
+#[tokio::test]
+async fn channel_pushes_a_backlog_longer_than_one_batch_and_the_reply_to_meta() {
+    // More waiting than one read of undelivered messages takes (50).
+    const BACKLOG: usize = 57;
+    let db = TempDb::new("channel-backlog");
+    let beta = Server::named(&db, "beta").await;
+    let mut queued = Vec::new();
+    for n in 0..BACKLOG {
+        queued.push(beta.send("alpha", &format!("backlog {n}")).await);
+    }
+    let alpha = Server::start_with(&db, &["--name", "alpha", "--channel"], &[]).await;
+    let got = alpha.wait_for_notifications(CHANNEL, BACKLOG).await;
+    let pushed: Vec<Value> = got
+        .iter()
+        .map(|e| e["meta"]["message_id"].clone())
+        .collect();
+    let expected: Vec<Value> = queued.iter().map(|id| json!(id.to_string())).collect();
+    assert_eq!(pushed, expected, "each once, in order");
+
+    // A reply says which message it answers.
+    let question = alpha.send("beta", "which port?").await;
+    let answer = send_from_cli(
+        &db.path(),
+        "beta",
+        "alpha",
+        "8080",
+        &["--reply-to", &question.to_string()],
+    );
+    let got = alpha.wait_for_notifications(CHANNEL, BACKLOG + 1).await;
+    assert_eq!(got.len(), BACKLOG + 1, "{:?}", &got[BACKLOG..]);
+    let meta = &got[BACKLOG]["meta"];
+    assert_eq!(meta["message_id"], answer.to_string());
+    assert_eq!(meta["reply_to"], question.to_string());
+    assert!(got[0]["meta"].get("reply_to").is_none());
+}
+
+#[tokio::test]
+async fn a_wait_ends_when_its_session_is_superseded_meanwhile() {
+    let db = TempDb::new("wait-superseded");
+    let alpha = Server::named(&db, "alpha").await;
+    let started = Instant::now();
+    let waiting = alpha.call("wait_for_message", json!({ "timeout_seconds": 30 }));
+    let takeover = async {
+        // The wait is under way once its first run is over; the new registration is a
+        // change of the file that wakes it.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Server::named(&db, "alpha").await
+    };
+    let (waited, newer) = tokio::join!(waiting, takeover);
+    let took = started.elapsed();
+    let error = waited.expect_err("a superseded session's wait must not go on");
+    assert!(error.contains("\"alpha\""), "{error}");
+    assert!(took < Duration::from_secs(20), "noticed after {took:?}");
+    // What arrives now is the new holder's.
+    let id = newer.send("alpha", "for the new one").await;
+    assert_eq!(newer.unread_ids().await, [id]);
+}
