@@ -1494,7 +1494,7 @@ fn stdout_carries_only_protocol_lines_under_rust_log_trace() {
         ("wait_for_message", json!({ "timeout_seconds": 1 })),
     ];
     for (tool, args) in calls {
-        raw.call(tool, args).expect("an answer");
+        let _answer = raw.call(tool, args).expect("an answer");
     }
     assert!(raw.finish().success());
 }
