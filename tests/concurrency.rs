@@ -230,6 +230,44 @@ async fn start_together(path: &Path, count: usize) -> (Vec<Server>, Vec<String>)
     (servers, failures)
 }
 
+/// Returns once `count` other processes have the file at `path` open (so that they are at
+/// SQLite's set-up, waiting for a lock the caller holds) and a little more, or after 5 s,
+/// well within their 10 s busy timeout. A fixed hold could end before slow servers start,
+/// and the test would then prove nothing. Only Linux shows another process's open files
+/// cheaply (`/proc`); elsewhere the hold is one second.
+async fn hold_until_opened(path: &Path, count: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        let target = std::fs::canonicalize(path).unwrap();
+        let me = std::process::id().to_string();
+        let opened_by = || -> usize {
+            let Ok(procs) = std::fs::read_dir("/proc") else {
+                return 0;
+            };
+            procs
+                .flatten()
+                .filter(|p| p.file_name() != me.as_str())
+                .filter(|p| {
+                    std::fs::read_dir(p.path().join("fd")).is_ok_and(|fds| {
+                        fds.flatten()
+                            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == target))
+                    })
+                })
+                .count()
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while opened_by() < count && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (path, count);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// Checks that all of `servers` (n0 first) came up on one database at the current schema.
 async fn check_all_up(path: &Path, servers: &[Server]) {
     let listed = servers[0].listed().await;
@@ -277,7 +315,7 @@ async fn simultaneous_first_starts_on_a_new_file_all_succeed() {
             let path = path.clone();
             async move { start_together(&path, AT_ONCE).await }
         });
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        hold_until_opened(&path, AT_ONCE).await;
         reader.execute_batch("COMMIT").unwrap();
         drop(reader);
         let (servers, failed) = started.await.unwrap();
@@ -300,8 +338,9 @@ async fn simultaneous_first_starts_on_a_new_file_all_succeed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_start_waits_while_another_holds_the_new_files_lock() {
     // While one server's first start switches a new, empty file to WAL, it holds the file's
-    // write lock (here the test holds it, for 300 ms). Starts meanwhile must wait for the
-    // lock, up to their busy timeout, and then come up; not give up at once.
+    // write lock (here the test holds it, until the servers have the file open). Starts
+    // meanwhile must wait for the lock, up to their busy timeout, and then come up; not give
+    // up at once.
     let db = TempDb::new("first-start-lock");
     let path = db.dir().join("locked.db");
     std::fs::File::create(&path).unwrap();
@@ -311,7 +350,7 @@ async fn a_first_start_waits_while_another_holds_the_new_files_lock() {
         let path = path.clone();
         async move { start_together(&path, 3).await }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    hold_until_opened(&path, 3).await;
     writer.execute_batch("COMMIT").unwrap();
     drop(writer);
     let (servers, failures) = started.await.unwrap();
@@ -324,8 +363,8 @@ async fn a_first_start_waits_while_another_holds_the_new_files_lock() {
     }
     assert!(
         waited,
-        "starts on a new database whose write lock was held for 300 ms failed instead of \
-         waiting: {failures:#?}"
+        "starts on a new database whose write lock was held failed instead of waiting: \
+         {failures:#?}"
     );
 }
 

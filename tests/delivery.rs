@@ -154,7 +154,10 @@ async fn wait_times_out_empty_and_checks_its_arguments() {
 #[tokio::test]
 async fn a_cancelled_wait_stops_waiting() {
     let db = TempDb::new("wait-cancel");
-    let alpha = Server::named(&db, "alpha").await;
+    // At debug level the server logs every tool error, a cancelled call's included: the event
+    // that says the wait has ended, where fixed pauses would let a slow but broken one pass.
+    let alpha = Server::start_with(&db, &[], &[("RUST_LOG", "debug")]).await;
+    alpha.register("alpha").await;
     let params = CallToolRequestParams::new("wait_for_message").with_arguments(
         json!({ "timeout_seconds": 60 })
             .as_object()
@@ -165,9 +168,16 @@ async fn a_cancelled_wait_stops_waiting() {
     let dropped =
         tokio::time::timeout(Duration::from_millis(300), alpha.client().call_tool(params)).await;
     assert!(dropped.is_err(), "the wait should still be waiting");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let deadline = Instant::now() + common::CALL_TIMEOUT;
+    while !alpha.stderr().contains("the client cancelled this call") {
+        assert!(
+            Instant::now() < deadline,
+            "the wait did not end on its cancellation: {}",
+            alpha.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let id = send_from_cli(&db.path(), "beta", "alpha", "after the cancel", &[]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let beta = Server::named(&db, "beta").await;
     let r = receipts(&beta.ok("outbox", json!({})).await, id);
     assert_eq!(
@@ -189,11 +199,12 @@ async fn progress_keeps_a_long_wait_alive() {
     let alpha = Server::named(&db, "alpha").await;
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(
         CallToolRequestParams::new("wait_for_message")
-            .with_arguments(json!({ "timeout_seconds": 7 }).as_object().unwrap().clone()),
+            .with_arguments(json!({ "timeout_seconds": 9 }).as_object().unwrap().clone()),
     ));
     let mut options = PeerRequestOptions::no_options();
-    // Without a progress notification within 6 s the client gives up.
-    options.timeout = Some(Duration::from_secs(6));
+    // Without a progress notification within 7 s the client gives up: 2 s after the first
+    // one is due (every 5 s), 2 s before the wait would answer by itself.
+    options.timeout = Some(Duration::from_secs(7));
     options.reset_timeout_on_progress = true;
     let handle = alpha
         .client()
@@ -210,7 +221,7 @@ async fn progress_keeps_a_long_wait_alive() {
     assert_eq!(result.structured_content.unwrap()["timed_out"], true);
     let progress = alpha.notifications("notifications/progress");
     assert!(!progress.is_empty(), "no progress notification");
-    assert_eq!(progress[0]["total"], 7.0);
+    assert_eq!(progress[0]["total"], 9.0);
 }
 
 #[tokio::test]
@@ -331,12 +342,14 @@ async fn channel_pushes_each_new_message_once_as_delivered_not_read() {
     assert_eq!(got[1]["meta"]["tag"], "question");
     assert_eq!(got[2]["meta"]["message_id"], all.to_string());
     assert_eq!(got[2]["meta"]["to"], "*");
-    // Its own broadcast is not pushed back to it.
+    // Its own broadcast is not pushed back to it: the next push is the message after it.
     alpha.send("*", "mine").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(alpha.notifications(CHANNEL).len(), 3);
+    let after = send_from_cli(&db.path(), "beta", "alpha", "after mine", &[]);
+    let got = alpha.wait_for_notifications(CHANNEL, 4).await;
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got[3]["meta"]["message_id"], after.to_string());
     // Delivered, not read.
-    assert_eq!(alpha.unread_ids().await, [early, tagged, all]);
+    assert_eq!(alpha.unread_ids().await, [early, tagged, all, after]);
     let beta = Server::named(&db, "beta").await;
     let r = receipts(&beta.ok("outbox", json!({})).await, tagged);
     assert_eq!(
@@ -347,14 +360,17 @@ async fn channel_pushes_each_new_message_once_as_delivered_not_read() {
     alpha.stop().await;
     let again = Server::start_with(&db, &["--name", "alpha", "--channel"], &[]).await;
     let late = send_from_cli(&db.path(), "beta", "alpha", "after restart", &[]);
-    let pushed = again.wait_for_notifications(CHANNEL, 1).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let pushed_ids: Vec<Value> = again
-        .notifications(CHANNEL)
+    let later = send_from_cli(&db.path(), "beta", "alpha", "and another", &[]);
+    let pushed = again.wait_for_notifications(CHANNEL, 2).await;
+    let pushed_ids: Vec<Value> = pushed
         .iter()
         .map(|e| e["meta"]["message_id"].clone())
         .collect();
-    assert_eq!(pushed_ids, [json!(late.to_string())], "{pushed:?}");
+    assert_eq!(
+        pushed_ids,
+        [json!(late.to_string()), json!(later.to_string())],
+        "{pushed:?}"
+    );
 }
 
 #[tokio::test]
@@ -748,4 +764,106 @@ async fn a_newer_wait_hook_takes_over_from_the_one_before() {
     let (out, _) = second.join().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("[id {id}]")));
+}
+
+#[tokio::test]
+async fn outbox_limits_filters_cuts_previews_and_shows_replies_even_to_oneself() {
+    let db = TempDb::new("outbox-views");
+    let [alpha, beta] = Server::several(&db, ["alpha", "beta"]).await;
+    let first = alpha
+        .ok(
+            "send_message",
+            json!({ "to": "beta", "body": "é".repeat(60), "tag": "status" }),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    // A follow-up to one's own message is a reply like any other.
+    let long = format!("{}and more", "ü".repeat(60));
+    let follow_up = alpha
+        .ok(
+            "send_message",
+            json!({ "to": "beta", "body": long, "reply_to": first }),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let last = alpha.send("*", "to everyone").await;
+
+    let outbox = alpha.ok("outbox", json!({ "limit": 2 })).await;
+    let shown: Vec<i64> = ids(&outbox);
+    assert_eq!(shown, [last, follow_up], "the two newest: {outbox}");
+    let row = &outbox["messages"][1];
+    assert_eq!(row["reply_to"], first);
+    // 60 characters (not bytes) and a mark where the text was cut.
+    assert_eq!(row["preview"], format!("{}…", "ü".repeat(60)));
+    let tagged = alpha.ok("outbox", json!({ "tag": "status" })).await;
+    assert_eq!(ids(&tagged), [first]);
+    // Exactly 60 characters are shown whole.
+    assert_eq!(tagged["messages"][0]["preview"], "é".repeat(60));
+    assert_eq!(tagged["messages"][0]["tag"], "status");
+    assert!(tagged["messages"][0].get("reply_to").is_none());
+
+    let inbox = beta.unread().await;
+    assert_eq!(inbox[1]["id"], follow_up);
+    assert_eq!(inbox[1]["reply_to"], first);
+    assert_eq!(inbox[1]["body"], long, "the inbox shows the whole body");
+}
+
+#[tokio::test]
+async fn channel_pushes_a_backlog_longer_than_one_batch_and_the_reply_to_meta() {
+    // More waiting than one read of undelivered messages takes (50).
+    const BACKLOG: usize = 57;
+    let db = TempDb::new("channel-backlog");
+    let beta = Server::named(&db, "beta").await;
+    let mut queued = Vec::new();
+    for n in 0..BACKLOG {
+        queued.push(beta.send("alpha", &format!("backlog {n}")).await);
+    }
+    let alpha = Server::start_with(&db, &["--name", "alpha", "--channel"], &[]).await;
+    let got = alpha.wait_for_notifications(CHANNEL, BACKLOG).await;
+    let pushed: Vec<Value> = got
+        .iter()
+        .map(|e| e["meta"]["message_id"].clone())
+        .collect();
+    let expected: Vec<Value> = queued.iter().map(|id| json!(id.to_string())).collect();
+    assert_eq!(pushed, expected, "each once, in order");
+
+    // A reply says which message it answers.
+    let question = alpha.send("beta", "which port?").await;
+    let answer = send_from_cli(
+        &db.path(),
+        "beta",
+        "alpha",
+        "8080",
+        &["--reply-to", &question.to_string()],
+    );
+    let got = alpha.wait_for_notifications(CHANNEL, BACKLOG + 1).await;
+    assert_eq!(got.len(), BACKLOG + 1, "{:?}", &got[BACKLOG..]);
+    let meta = &got[BACKLOG]["meta"];
+    assert_eq!(meta["message_id"], answer.to_string());
+    assert_eq!(meta["reply_to"], question.to_string());
+    assert!(got[0]["meta"].get("reply_to").is_none());
+}
+
+#[tokio::test]
+async fn a_wait_ends_when_its_session_is_superseded_meanwhile() {
+    let db = TempDb::new("wait-superseded");
+    let alpha = Server::named(&db, "alpha").await;
+    let started = Instant::now();
+    let waiting = alpha.call("wait_for_message", json!({ "timeout_seconds": 30 }));
+    let takeover = async {
+        // The wait is under way once its first run is over; the new registration is a
+        // change of the file that wakes it.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Server::named(&db, "alpha").await
+    };
+    let (waited, newer) = tokio::join!(waiting, takeover);
+    let took = started.elapsed();
+    let error = waited.expect_err("a superseded session's wait must not go on");
+    assert!(error.contains("\"alpha\""), "{error}");
+    assert!(took < Duration::from_secs(20), "noticed after {took:?}");
+    // What arrives now is the new holder's.
+    let id = newer.send("alpha", "for the new one").await;
+    assert_eq!(newer.unread_ids().await, [id]);
 }

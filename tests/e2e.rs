@@ -1391,3 +1391,111 @@ async fn client_control_arguments_are_ignored_and_typos_refused() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn limits_count_characters_not_bytes_and_mark_read_takes_exactly_1000_ids() {
+    let db = TempDb::new("char-limits");
+    // 64 two-byte characters: 128 bytes, at the cap.
+    let name = "é".repeat(64);
+    let s = Server::named(&db, &name).await;
+    let other = Server::start(&db).await;
+    other
+        .err(
+            "register_session",
+            json!({ "name": "é".repeat(65) }),
+            &["`name`", "65 characters", "64"],
+        )
+        .await;
+    let tag = "ß".repeat(64);
+    let sent = s
+        .ok(
+            "send_message",
+            json!({ "to": name, "body": "to myself", "tag": tag }),
+        )
+        .await;
+    assert_eq!(sent["tag"], tag);
+    s.err(
+        "send_message",
+        json!({ "to": "é".repeat(65), "body": "x" }),
+        &["`to`", "64"],
+    )
+    .await;
+    // 256 three-byte characters: 768 bytes, at the cap.
+    let key = "€".repeat(256);
+    s.ok("set_state", json!({ "key": key, "value": 1 })).await;
+    assert_eq!(
+        s.ok("get_state", json!({ "key": key })).await["entry"]["key"],
+        key
+    );
+    s.err(
+        "set_state",
+        json!({ "key": "€".repeat(257), "value": 1 }),
+        &["`key`", "256"],
+    )
+    .await;
+
+    // 1,000 ids is the cap itself: accepted; the unknown ones are listed with a reason.
+    let mine = sent["id"].as_i64().unwrap();
+    let mut message_ids: Vec<i64> = (1_000_000..1_000_999).collect();
+    message_ids.push(mine);
+    assert_eq!(message_ids.len(), 1000);
+    let marked = s
+        .ok("mark_read", json!({ "message_ids": message_ids }))
+        .await;
+    assert_eq!(marked["marked"], 1, "{marked}");
+    assert_eq!(marked["not_marked"].as_array().unwrap().len(), 999);
+    assert!(s.unread_ids().await.is_empty());
+}
+
+#[tokio::test]
+async fn names_and_keys_are_compared_as_given_so_nfc_and_nfd_differ() {
+    let db = TempDb::new("nfc-nfd");
+    let nfc = "caf\u{e9}";
+    let nfd = "cafe\u{301}";
+    let composed = Server::named(&db, nfc).await;
+    let decomposed = Server::named(&db, nfd).await;
+    // Two names: neither registration superseded the other.
+    let mut listed: Vec<String> = composed
+        .listed()
+        .await
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    listed.sort();
+    let mut expected = vec![nfc.to_string(), nfd.to_string()];
+    expected.sort();
+    assert_eq!(listed, expected);
+    let id = decomposed.send(nfc, "to the composed spelling").await;
+    assert_eq!(composed.unread_ids().await, [id]);
+    assert!(decomposed.unread_ids().await.is_empty());
+    composed
+        .ok("set_state", json!({ "key": nfc, "value": "composed" }))
+        .await;
+    let other = decomposed.ok("get_state", json!({ "key": nfd })).await;
+    assert_eq!(other["entry"], Value::Null, "{other}");
+    let same = decomposed.ok("get_state", json!({ "key": nfc })).await;
+    assert_eq!(same["entry"]["value"], "composed", "{same}");
+}
+
+#[test]
+fn stdout_carries_only_protocol_lines_under_rust_log_trace() {
+    let db = TempDb::new("stdout-trace");
+    let mut cmd = common::std_command();
+    cmd.arg("--db")
+        .arg(db.path())
+        .args(["--name", "alpha", "--channel"])
+        .env("RUST_LOG", "trace");
+    // Every line the server writes is parsed as JSON on the way (a log line would fail it).
+    let mut raw = common::raw::Raw::start(cmd);
+    let calls = [
+        ("send_message", json!({ "to": "alpha", "body": "hi" })),
+        ("inbox", json!({})),
+        ("mark_read", json!({ "message_ids": [1, 999] })),
+        ("send_message", json!({ "to": "", "body": "x" })),
+        ("wait_for_message", json!({ "timeout_seconds": 1 })),
+    ];
+    for (tool, args) in calls {
+        let _answer = raw.call(tool, args).expect("an answer");
+    }
+    assert!(raw.finish().success());
+}

@@ -46,6 +46,7 @@ pub struct Dispatcher {
     last_beat: Mutex<Option<Instant>>,
     tools: &'static [ToolDef],
     wake: OnceLock<Wake>,
+    recheck_every: Duration,
 }
 
 /// The outcome of running a tool once.
@@ -89,7 +90,20 @@ impl Dispatcher {
             last_beat: Mutex::new(None),
             tools: <Tools as ToolSet>::TOOLS,
             wake: OnceLock::new(),
+            recheck_every: RECHECK_EVERY,
         }
+    }
+
+    /// The same, with waiting calls run again at least every `every` instead of
+    /// [`RECHECK_EVERY`] (tests use a short one).
+    pub fn with_recheck_every(mut self, every: Duration) -> Self {
+        self.recheck_every = every;
+        self
+    }
+
+    /// How often a waiting call runs again when nothing changed.
+    pub fn recheck_every(&self) -> Duration {
+        self.recheck_every
     }
 
     /// Acts as `name` for a person or script. A name an MCP server registered is borrowed:
@@ -156,7 +170,7 @@ impl Dispatcher {
                     // the first step and the subscription goes unseen.
                     None => waiter = Some(self.subscribe()?),
                     Some(w) => {
-                        w.wait_until(deadline.min(Instant::now() + RECHECK_EVERY));
+                        w.wait_until(deadline.min(Instant::now() + self.recheck_every));
                     }
                 },
             }
@@ -425,4 +439,69 @@ impl Dispatcher {
 // A poisoned lock only means another call panicked; the data it guards is still usable.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use serde_json::json;
+
+    use super::Dispatcher;
+    use crate::config::Config;
+
+    // A waiting call with nothing to wake it still runs again every `recheck_every`: here its
+    // runs refresh the caller's heartbeat well before the wait ends (its last run, at the
+    // deadline, would refresh it too, so the change must be seen early).
+    #[test]
+    fn a_waiting_call_runs_again_without_a_change() {
+        let dir = std::env::temp_dir().join(format!("c2c-recheck-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c2c.db");
+        let conn = crate::store::open(&path).unwrap();
+        let dispatcher = Dispatcher::new(conn, Config::new(path.clone()))
+            .with_recheck_every(Duration::from_millis(200));
+        let args = |v: serde_json::Value| v.as_object().unwrap().clone();
+        dispatcher
+            .call("register_session", args(json!({"name": "alpha"})))
+            .unwrap()
+            .unwrap();
+        let seen = || -> String {
+            rusqlite::Connection::open(&path)
+                .unwrap()
+                .query_row(
+                    "SELECT last_seen_at FROM sessions WHERE name = 'alpha'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        let before = seen();
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            let wait = s.spawn(|| {
+                dispatcher
+                    .call("wait_for_message", args(json!({"timeout_seconds": 5})))
+                    .unwrap()
+                    .unwrap()
+            });
+            let refreshed = loop {
+                if seen() != before {
+                    break Some(started.elapsed());
+                }
+                if wait.is_finished() {
+                    break None;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            assert_eq!(wait.join().unwrap()["timed_out"], true);
+            let refreshed = refreshed.expect("the heartbeat moved only when the wait ended");
+            assert!(
+                refreshed < Duration::from_secs(4),
+                "the heartbeat moved only after {refreshed:?} of a 5 s wait"
+            );
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -173,7 +173,7 @@ impl Server {
             tokio::select! {
                 _ = w.changed() => {}
                 _ = tokio::time::sleep_until(deadline.into()) => {}
-                _ = tokio::time::sleep(crate::dispatch::RECHECK_EVERY) => {}
+                _ = tokio::time::sleep(dispatcher.recheck_every()) => {}
                 _ = context.ct.cancelled() => {
                     // Cancelling is routine (a user interrupts, a client times out), and rmcp
                     // sends nothing for a cancelled request; answered as a tool error, it does
