@@ -392,6 +392,30 @@ async fn without_channel_nothing_is_pushed_or_declared() {
     );
 }
 
+#[tokio::test]
+async fn c2c_channel_in_the_environment_turns_channels_on() {
+    let db = TempDb::new("channel-env");
+    let alpha = Server::start_with(&db, &["--name", "alpha"], &[("C2C_CHANNEL", "true")]).await;
+    let caps = alpha.client().peer_info().unwrap().capabilities.clone();
+    assert!(
+        caps.experimental
+            .is_some_and(|e| e.contains_key("claude/channel")),
+        "C2C_CHANNEL=true did not declare the channel"
+    );
+    let id = send_from_cli(&db.path(), "beta", "alpha", "pushed", &[]);
+    let pushed = alpha.wait_for_notifications(CHANNEL, 1).await;
+    assert_eq!(pushed[0]["meta"]["message_id"], json!(id.to_string()));
+    // Any other value is refused at start-up rather than read as off.
+    let out = std_command()
+        .arg("--db")
+        .arg(db.path())
+        .env("C2C_CHANNEL", "sometimes")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+}
+
 /// The server of Claude Code session `cc-alpha`, registered as "alpha".
 async fn alpha_of_claude_session(db: &TempDb) -> Server {
     Server::start_with(

@@ -1499,3 +1499,62 @@ fn stdout_carries_only_protocol_lines_under_rust_log_trace() {
     }
     assert!(raw.finish().success());
 }
+
+#[test]
+fn a_newer_schema_an_uncreatable_file_and_no_home_fail_clearly() {
+    let db = TempDb::new("start-failures");
+    // A database written by a newer claude-c2c: refused, not downgraded or touched.
+    let newer = db.dir().join("newer.db");
+    {
+        let conn = rusqlite::Connection::open(&newer).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let (status, stderr, stdout) = start_failing(&newer);
+    assert!(!status.success() && stdout.is_empty(), "{status}");
+    assert!(
+        stderr.contains(&newer.display().to_string()) && stderr.contains("99"),
+        "{stderr}"
+    );
+    let version: i64 = rusqlite::Connection::open(&newer)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 99);
+
+    // A file that cannot be created: its folder would have to be made inside a plain file.
+    let blocker = db.dir().join("a-file");
+    std::fs::write(&blocker, "x").unwrap();
+    let uncreatable = blocker.join("sub").join("c2c.db");
+    let (status, stderr, stdout) = start_failing(&uncreatable);
+    assert!(!status.success() && stdout.is_empty(), "{status}");
+    assert!(
+        stderr.contains(&blocker.join("sub").display().to_string()),
+        "{stderr}"
+    );
+
+    // No HOME (nor --db): like Claude Code, the home directory the system records for the
+    // user. Asked of `doctor`, which names the database without creating it.
+    let project = db.dir().join("project");
+    std::fs::create_dir(&project).unwrap();
+    let out = common::std_command()
+        .env_remove("HOME")
+        .env_remove("USERPROFILE")
+        .args(["doctor", "--json", "--project"])
+        .arg(&project)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("doctor --json: {e}: {out:?}"));
+    let database = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "database")
+        .unwrap_or_else(|| panic!("no database check: {report}"));
+    let detail = database["detail"].as_str().unwrap_or_default();
+    let home = std::env::home_dir().unwrap();
+    assert!(
+        detail.contains(&home.join(".claude").join("c2c.db").display().to_string()),
+        "{database}"
+    );
+}

@@ -573,3 +573,63 @@ fn dump(path: &std::path::Path) -> Vec<String> {
     out.push(c2c_server::store::migrate::schema_sql(&conn).unwrap());
     out
 }
+
+#[tokio::test]
+async fn odd_rows_an_original_database_may_hold_are_read_sensibly() {
+    let db = TempDb::new("migrate-odd");
+    {
+        let conn = Connection::open(db.path()).unwrap();
+        conn.execute_batch(PYTHON_SCHEMA).unwrap();
+        let seen = c2c_server::clock::now();
+        let session = |id: &str, name: &str, started: &str, meta: Option<&str>| {
+            conn.execute(
+                "INSERT INTO sessions (session_id, name, cwd, started_at, last_seen_at, metadata)
+                 VALUES (?1, ?2, '/r', ?3, ?4, ?5)",
+                params![id, name, started, seen, meta],
+            )
+            .unwrap();
+        };
+        // Two live rows of one name (a race the original allowed): the later start keeps it.
+        session("older-dup", "dup", T0, Some("{}"));
+        session("newer-dup", "dup", T1, Some(r#"{"which": "newer"}"#));
+        // Metadata the original did not check: NULL, not JSON, JSON but not an object.
+        session("null-meta", "nullmeta", T0, None);
+        session("text-meta", "textmeta", T0, Some("repo=etl"));
+        session("list-meta", "listmeta", T0, Some("[1, 2]"));
+        // A state value some other writer left that is not JSON.
+        conn.execute(
+            "INSERT INTO state (key, value, updated_at, updated_by) VALUES ('raw', 'not json', ?1, 'x')",
+            [T0],
+        )
+        .unwrap();
+    }
+    let server = Server::named(&db, "reader").await;
+    let listed = server.ok("list_sessions", json!({})).await;
+    let sessions = listed["sessions"].as_array().unwrap();
+    let by_name =
+        |name: &str| -> Vec<&Value> { sessions.iter().filter(|s| s["name"] == name).collect() };
+    let dup = by_name("dup");
+    assert_eq!(dup.len(), 1, "{listed}");
+    assert_eq!(dup[0]["session_id"], "newer-dup");
+    assert_eq!(dup[0]["metadata"], json!({"which": "newer"}));
+    assert_eq!(by_name("nullmeta")[0]["metadata"], json!({}));
+    assert_eq!(
+        by_name("textmeta")[0]["metadata"],
+        json!({"value": "repo=etl"})
+    );
+    assert_eq!(by_name("listmeta")[0]["metadata"], json!({"value": [1, 2]}));
+    let raw = server.ok("get_state", json!({"key": "raw"})).await;
+    assert_eq!(raw["entry"]["value"], "not json", "{raw}");
+    // Messages to the name reach its one holder.
+    server.send("dup", "for the newer one").await;
+    let conn = Connection::open(db.path()).unwrap();
+    let live: Vec<String> = conn
+        .prepare("SELECT session_id FROM sessions WHERE name = 'dup' AND superseded_at IS NULL")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(live, ["newer-dup"]);
+    server.stop().await;
+}
