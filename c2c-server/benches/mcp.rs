@@ -3,7 +3,9 @@
 //! throughput with several processes on one database (checking nothing was lost or
 //! duplicated), inbox latency as the database grows, and for servers that have
 //! `wait_for_message`, how soon a waiter learns of another process's message and the CPU a
-//! waiting or channel-pushing server burns while nothing happens.
+//! waiting or channel-pushing server burns while nothing happens. The floor for a call is
+//! this bench binary re-run as a responder that answers each line with a canned result
+//! (`--floor-responder`); the ratio rows divide a call's p50 by the floor's.
 //!
 //! `cargo bench -p claude-c2c --bench mcp -- [--server LABEL=COMMAND]... [--quick]`
 //! It always measures this build's `claude-c2c`, then each `--server` given. `bench/run` also installs the
@@ -314,11 +316,37 @@ fn measure(target: &Target, quick: bool) -> Column {
             Some(("get_state", json!({"key": "last_run_id"}))),
         ),
     ];
+    // The floor is timed in a block of its own just before each row, so that a row and the
+    // floor it is divided by share the machine's load of that moment.
+    let mut floor = Proc::start(&floor_target(), &db);
     for (row, method, on_a, tool) in rows {
+        let (floor_p50, floor_p99) = time(&mut floor, "ping", None);
+        if row.starts_with("b ") {
+            out.insert(
+                "b floor (canned responder: pipes only)",
+                format!("{} / {}", micros(floor_p50), micros(floor_p99)),
+            );
+        }
         let p = if on_a { &mut a } else { &mut b };
         let (p50, p99) = time(p, method, tool);
         out.insert(row, format!("{} / {}", micros(p50), micros(p99)));
+        let ratio_row = match &row[2..] {
+            "ping (server does nothing)" => "p ping p50 / floor p50",
+            "send_message" => "q send_message p50 / floor p50",
+            "inbox (20 of 400 unread)" => "r inbox (20 unread, none new) p50 / floor p50",
+            "get_state" => "s get_state p50 / floor p50",
+            _ => continue,
+        };
+        out.insert(
+            ratio_row,
+            format!(
+                "{:.2}x (floor {})",
+                p50.as_secs_f64() / floor_p50.as_secs_f64(),
+                micros(floor_p50)
+            ),
+        );
     }
+    drop(floor);
     out.insert(
         "g memory after the calls above (RSS)",
         a.rss_kib().map_or(NOT_MEASURED.into(), |kib| {
@@ -540,8 +568,65 @@ fn populate(db: &Path, size: usize) {
     conn.execute_batch("COMMIT;").unwrap();
 }
 
+/// The argument by which the bench re-runs itself as the floor responder.
+const FLOOR_MODE: &str = "--floor-responder";
+
+/// The floor: answers each line that carries an `"id":` with a canned empty result under that
+/// id, parsing nothing else (a notification gets no answer). Its round trip is the pipes, the
+/// client and two process wake-ups, which every server pays; a call's p50 over this p50 is
+/// the server's own per-call overhead.
+fn floor_responder() {
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut output = std::io::stdout().lock();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let Some(at) = line.windows(5).position(|w| w == b"\"id\":") else {
+            continue;
+        };
+        let rest = &line[at + 5..];
+        let end = rest
+            .iter()
+            .position(|&b| b == b',' || b == b'}')
+            .unwrap_or(rest.len());
+        let mut reply = Vec::with_capacity(64);
+        reply.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+        reply.extend_from_slice(&rest[..end]);
+        reply.extend_from_slice(b",\"result\":{}}\n");
+        if output
+            .write_all(&reply)
+            .and_then(|()| output.flush())
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// This bench binary run as the floor responder.
+fn floor_target() -> Target {
+    Target {
+        label: "floor".into(),
+        command: vec![
+            std::env::current_exe()
+                .expect("the bench's own path")
+                .to_string_lossy()
+                .into_owned(),
+            FLOOR_MODE.into(),
+        ],
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == FLOOR_MODE) {
+        return floor_responder();
+    }
     let quick = args.iter().any(|a| a == "--quick");
     // This build first, then any others given.
     let mut targets = vec![Target {

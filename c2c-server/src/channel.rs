@@ -45,7 +45,7 @@ pub fn event(message: &Message) -> Value {
 
 /// Pushes undelivered messages to `peer` until the client goes away.
 pub async fn push(dispatcher: Arc<Dispatcher>, peer: Peer<RoleServer>) {
-    let mut waiter = match tokio::task::block_in_place(|| dispatcher.subscribe()) {
+    let mut waiter = match crate::server::in_place(|| dispatcher.subscribe()) {
         Ok(waiter) => waiter,
         Err(e) => {
             tracing::error!(error = %e, "channel push is off: cannot watch the database");
@@ -53,7 +53,7 @@ pub async fn push(dispatcher: Arc<Dispatcher>, peer: Peer<RoleServer>) {
         }
     };
     loop {
-        let batch = match tokio::task::block_in_place(|| dispatcher.undelivered(BATCH)) {
+        let batch = match crate::server::in_place(|| dispatcher.undelivered(BATCH)) {
             Ok(batch) => batch,
             Err(e) => {
                 // Left unread and undelivered: the next change, or inbox, picks them up.
@@ -71,7 +71,7 @@ pub async fn push(dispatcher: Arc<Dispatcher>, peer: Peer<RoleServer>) {
                 tracing::debug!(error = %e, "channel push: the client is gone");
                 return;
             }
-            let recorded = tokio::task::block_in_place(|| {
+            let recorded = crate::server::in_place(|| {
                 dispatcher.record_delivery(std::slice::from_ref(&message))
             });
             if let Err(e) = recorded {

@@ -2,8 +2,10 @@
 //! refresh the caller's heartbeat, run the generated wrapper, commit or roll back, and keep a
 //! session that `register_session` bound; for a tool that asked to wait, run it again on each
 //! change of the database until it answers or its time is up. Synchronous; the server runs
-//! each step in `block_in_place`, out of the async runtime's way, and waits between steps
+//! each step in place on the task serving the call ([`in_place`]) and waits between steps
 //! itself.
+//!
+//! [`in_place`]: crate::server::in_place
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};

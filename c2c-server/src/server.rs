@@ -1,6 +1,6 @@
 //! The MCP face of the server, on rmcp: `initialize` answers with our name, version, pinned
 //! protocol versions and the instructions for the model; `tools/list` comes from the registry;
-//! `tools/call` runs the dispatcher in place (the runtime moves its other tasks aside) and
+//! `tools/call` runs the dispatcher in place on the task serving it ([`in_place`]) and
 //! turns its outcome into one JSON result (structuredContent plus the same JSON as text) or
 //! one plain-text `isError` result. A tool that waits is stepped again on each change of the
 //! database until its deadline, a cancellation stops it, and a progress token gets progress
@@ -33,8 +33,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The newest protocol version offered: Claude Code does not register channels on later ones.
 pub const MAX_PROTOCOL: ProtocolVersion = ProtocolVersion::V_2025_11_25;
 
-/// The MCP server handler: one per client connection. Serve it on a multi-thread tokio
-/// runtime: tool calls run in `block_in_place`.
+/// The MCP server handler: one per client connection. Tool calls run in place on the task
+/// that serves them (see [`in_place`]), on either kind of tokio runtime.
 #[derive(Clone)]
 pub struct Server {
     dispatcher: Arc<Dispatcher>,
@@ -141,6 +141,19 @@ impl ServerHandler for Server {
     }
 }
 
+/// Runs `f`, a short synchronous step of a tool, on the current thread rather than hopping to
+/// the blocking pool and back. On a multi-thread runtime the runtime first hands this worker's
+/// other tasks to another thread (`block_in_place`); on a current-thread runtime (the stdio
+/// server's: one client, one call at a time as a rule) they simply wait the few hundred
+/// microseconds, which costs less than any hand-off.
+pub fn in_place<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 impl Server {
     // Steps the call until it answers; between steps it waits for a change of the database,
     // its deadline or its cancellation, reporting progress when the client asked for it.
@@ -155,16 +168,14 @@ impl Server {
         let mut next_progress = started + PROGRESS_EVERY;
         let mut waiter = None;
         loop {
-            // The calls are short and synchronous: run them on this worker, telling the runtime
-            // to move its other tasks elsewhere meanwhile, rather than hop to the blocking pool.
-            let deadline = match tokio::task::block_in_place(|| dispatcher.step(&mut pending)) {
+            let deadline = match in_place(|| dispatcher.step(&mut pending)) {
                 Ok(result) => return Ok(result),
                 Err(deadline) => deadline,
             };
             let Some(w) = &mut waiter else {
                 // Subscribed only now: step again at once, so nothing committed between the
                 // first step and the subscription goes unseen.
-                match tokio::task::block_in_place(|| dispatcher.subscribe()) {
+                match in_place(|| dispatcher.subscribe()) {
                     Ok(w) => waiter = Some(w),
                     Err(e) => return Ok(Err(e)),
                 }

@@ -27,7 +27,51 @@ pub struct Guarded {
 
 /// Guards the process's stdin and stdout.
 pub fn stdio() -> Guarded {
-    guard(tokio::io::stdin(), tokio::io::stdout())
+    guard(input(), output())
+}
+
+// tokio's `stdin()` and `stdout()` run every read and write on a thread of the blocking pool,
+// a hand-off there and back per message. On Unix a pipe (which is how an MCP client starts
+// its servers) is read and written on the runtime's own reactor instead, made non-blocking;
+// anything else (a terminal, a file, a socket) takes the blocking pool. The two ends are
+// chosen apart, so that one end's fallback never meets a descriptor the other made
+// non-blocking: the duplicate shares the file's flags with fd 0 or 1.
+#[cfg(unix)]
+fn input() -> Box<dyn AsyncRead + Unpin + Send> {
+    use std::os::fd::AsFd;
+    let pipe = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(tokio::net::unix::pipe::Receiver::from_owned_fd);
+    match pipe {
+        Ok(pipe) => Box::new(pipe),
+        Err(_) => Box::new(tokio::io::stdin()),
+    }
+}
+
+#[cfg(unix)]
+fn output() -> Box<dyn AsyncWrite + Unpin + Send> {
+    use std::os::fd::AsFd;
+    let pipe = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(tokio::net::unix::pipe::Sender::from_owned_fd);
+    match pipe {
+        Ok(pipe) => Box::new(pipe),
+        Err(_) => Box::new(tokio::io::stdout()),
+    }
+}
+
+// Windows: an anonymous pipe cannot be waited on by the reactor (IOCP needs one opened for
+// overlapped I/O), so the blocking pool reads and writes.
+#[cfg(not(unix))]
+fn input() -> tokio::io::Stdin {
+    tokio::io::stdin()
+}
+
+#[cfg(not(unix))]
+fn output() -> tokio::io::Stdout {
+    tokio::io::stdout()
 }
 
 /// Guards any input and output stream (for tests).

@@ -59,8 +59,9 @@ pub fn run(dispatcher: Dispatcher) -> Result<(), String> {
             }
         }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: a stdio server has one client, whose requests mostly come one at a time;
+    // handing each between worker threads cost more than the calls themselves.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;

@@ -154,6 +154,15 @@ fn configure(conn: &mut Connection, busy_timeout: Duration) -> rusqlite::Result<
     switch_to_wal(conn, busy_timeout)?;
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
     conn.set_prepared_statement_cache_capacity(64);
+    // Plans that never depend on bound values. Otherwise SQLite (3.54 peeks at `LIMIT ?` and
+    // `? IS NULL`) marks such a statement to be compiled again whenever its bindings change,
+    // and rusqlite clears the bindings of every cached statement it hands back: the inbox
+    // query was parsed and planned anew on each call. Our queries are written to walk their
+    // index whatever the values.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 
