@@ -46,7 +46,7 @@ def archive(wheel, target, version, out_dir):
         with tarfile.open(path, "w:gz") as tf:
             for member, data, mode in files:
                 info = tarfile.TarInfo(f"{stem}/{member}")
-                info.size, info.mode = len(data), mode
+                info.size, info.mode, info.mtime = len(data), mode, 1767225600  # 2026-01-01
                 tf.addfile(info, io.BytesIO(data))
     print(path)
 
