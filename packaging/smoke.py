@@ -15,6 +15,8 @@ import sys
 import tempfile
 import threading
 
+TIMEOUT_SECONDS = 60
+
 
 class Server:
     """One `claude-c2c [--name NAME]` child on DB, spoken to in newline-delimited JSON-RPC."""
@@ -82,6 +84,11 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, "c2c.db")
         alpha, beta = Server(binary, "alpha", db), Server(binary, "beta", db, named=False)
+        # A server that stops answering must fail the check, not hang it: killed, it closes
+        # stdout and the pending request fails.
+        watchdog = threading.Timer(TIMEOUT_SECONDS, lambda: [s.proc.kill() for s in (alpha, beta)])
+        watchdog.daemon = True
+        watchdog.start()
         try:
             for server in (alpha, beta):
                 info = server.initialize()["serverInfo"]
@@ -100,6 +107,7 @@ def main():
             print(f"smoke: FAILED: {error}")
             sys.exit(1)
         finally:
+            watchdog.cancel()
             alpha.close()
             beta.close()
     print("smoke: OK")
