@@ -44,8 +44,7 @@ class Server:
         while True:
             line = self.proc.stdout.readline()
             if not line:
-                raise RuntimeError(f"{self.name}: the server closed stdout; its log:\n"
-                                   + b"".join(self.log).decode(errors="replace"))
+                raise RuntimeError(f"{self.name}: the server closed stdout during {method}")
             reply = json.loads(line)
             if reply.get("id") == self.next_id:
                 if "error" in reply:
@@ -69,7 +68,10 @@ class Server:
         return result["structuredContent"]
 
     def close(self):
-        self.proc.stdin.close()
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass  # it has exited already
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -104,7 +106,10 @@ def main():
                        and m["from_name"] == "alpha" for m in messages):
                 raise RuntimeError(f"beta's inbox lacks alpha's message: {messages}")
         except Exception as error:  # noqa: BLE001 - any failure is the answer
-            print(f"smoke: FAILED: {error}")
+            print(f"smoke: FAILED: {error!r}")
+            for server in (alpha, beta):
+                log = b"".join(server.log).decode(errors="replace").strip()
+                print(f"{server.name}'s log:\n{log or '(empty)'}")
             sys.exit(1)
         finally:
             watchdog.cancel()
