@@ -45,6 +45,14 @@ fn cli_json(db: &Path, args: &[&str]) -> Value {
     value
 }
 
+/// Sends `body` from `from` to `to` through the command line; returns its result.
+fn send_from_cli(db: &Path, from: &str, to: &str, body: &str) -> Value {
+    cli_json(
+        db,
+        &["send-message", "--as", from, "--to", to, "--body", body],
+    )
+}
+
 /// A server with `--name name` on `db`.
 async fn named_server(db: &TempDb, name: &str) -> Server {
     Server::start_with(db, &["--name", name], &[]).await
@@ -71,18 +79,7 @@ async fn a_health_check_never_takes_a_running_sessions_name() {
         "the health check ({check_pid}) took the name"
     );
     session.ok("heartbeat", json!({})).await;
-    let sent = cli_json(
-        &db.path(),
-        &[
-            "send-message",
-            "--as",
-            "online",
-            "--to",
-            "local",
-            "--body",
-            "still yours",
-        ],
-    );
+    let sent = send_from_cli(&db.path(), "online", "local", "still yours");
     assert_eq!(common::bodies(&session.unread().await), ["still yours"]);
     assert!(sent.get("note").is_none(), "{sent}");
     session.stop().await;
@@ -170,18 +167,7 @@ async fn a_server_takes_its_name_back_from_a_holder_that_has_exited() {
     second.stop().await;
 
     // The first session's next call finds the holder gone and takes the name back.
-    let sent = cli_json(
-        &db.path(),
-        &[
-            "send-message",
-            "--as",
-            "online",
-            "--to",
-            "local",
-            "--body",
-            "back again",
-        ],
-    );
+    let sent = send_from_cli(&db.path(), "online", "local", "back again");
     assert_eq!(common::bodies(&first.unread().await), ["back again"]);
     assert_eq!(holder_pid(&db.path(), "local"), Some(first.pid().into()));
     assert!(sent.get("note").is_none());
@@ -193,18 +179,7 @@ async fn a_person_reading_at_a_terminal_is_no_delivery_to_the_agent() {
     let db = TempDb::new("names-peek");
     let agent = named_server(&db, "online").await;
     agent.ok("heartbeat", json!({})).await;
-    let sent = cli_json(
-        &db.path(),
-        &[
-            "send-message",
-            "--as",
-            "local",
-            "--to",
-            "online",
-            "--body",
-            "deploy?",
-        ],
-    );
+    let sent = send_from_cli(&db.path(), "local", "online", "deploy?");
     let id = sent["id"].as_i64().unwrap();
     let status = |db: &Path| {
         let outbox = cli_json(db, &["outbox", "--as", "local"]);
