@@ -730,10 +730,13 @@ async fn channel_push_starts_when_the_model_registers() {
         .map(|e| e["meta"]["message_id"].clone())
         .collect();
     assert_eq!(pushed, [json!(early.to_string()), json!(late.to_string())]);
-    // Superseded by another session of the name: pushes stop.
-    let _other = Server::named(&db, "alpha").await;
+    // Superseded by another session of the name: pushes stop. The new holder's own push of
+    // the next message marks the moment by which the old one would have pushed it too.
+    let other = Server::start_with(&db, &["--channel"], &[]).await;
+    other.register("alpha").await;
     send_from_cli(&db.path(), "beta", "alpha", "for the new holder", &[]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let theirs = other.wait_for_notifications(CHANNEL, 1).await;
+    assert_eq!(theirs.last().unwrap()["content"], "for the new holder");
     assert_eq!(server.notifications(CHANNEL).len(), 2);
 }
 
