@@ -77,9 +77,6 @@ impl Check {
 /// How long a `--version` of another program may take.
 const PROGRAM_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How recently a session must have been seen to count as running elsewhere.
-const LIVE_WITHIN: Duration = Duration::from_secs(600);
-
 const INIT_FIX: &str = "run `claude-c2c init --name NAME` in the project folder";
 
 /// Runs every check for the project folder and database `db` (`--db` / `CLAUDE_C2C_DB`);
@@ -769,14 +766,21 @@ fn check_sessions(conn: &Connection, project: &Path, name: Option<&str>) -> Chec
                 && s.cwd
                     .as_deref()
                     .is_some_and(|cwd| Path::new(cwd) != project)
-                && age(&s.last_seen_at).is_some_and(|d| d < LIVE_WITHIN)
         })
+    });
+    // Held there by a process that may still run: a session started here waits for its first
+    // tool call to take the name (the store's rule, not a guess from how recently it was seen).
+    let elsewhere = elsewhere.filter(|s| {
+        sessions::holder(conn, &s.name)
+            .ok()
+            .flatten()
+            .is_some_and(|h| h.may_be_running())
     });
     match elsewhere {
         Some(s) => Check::warn(
             "sessions",
             format!(
-                "{detail}; \"{}\" is held by a session in {}: one started here takes the name over",
+                "{detail}; \"{}\" is held by a running session in {}: one started here takes the name at its first tool call",
                 s.name,
                 s.cwd.as_deref().unwrap_or("?")
             ),
