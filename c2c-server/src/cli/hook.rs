@@ -67,12 +67,17 @@ impl Hook {
 }
 
 /// Whether a command line (without the program name) runs `hook`: its first word that is not
-/// a global option or an option's value.
-pub fn is_hook_command(args: impl IntoIterator<Item = String>) -> bool {
-    const TAKE_VALUE: &[&str] = &["--db", "--name", "--max-body-bytes", "--busy-timeout-ms"];
+/// one of `cli`'s top-level options or an option's value.
+pub fn is_hook_command(cli: &clap::Command, args: impl IntoIterator<Item = String>) -> bool {
+    // The options that take a value, as clap knows them, so none is listed twice.
+    let takes_value: Vec<String> = cli
+        .get_arguments()
+        .filter(|a| a.get_action().takes_values())
+        .filter_map(|a| a.get_long().map(|long| format!("--{long}")))
+        .collect();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        if TAKE_VALUE.contains(&arg.as_str()) {
+        if takes_value.contains(&arg) {
             args.next();
         } else if !arg.starts_with('-') {
             return arg == "hook";
@@ -403,6 +408,8 @@ mod tests {
 
     #[test]
     fn hook_commands_are_told_apart_from_values_that_say_hook() {
+        let cli = crate::cli::command();
+        let is_hook_command = |args| is_hook_command(&cli, args);
         let words = |line: &str| line.split(' ').map(String::from).collect::<Vec<_>>();
         assert!(is_hook_command(words("hook prompt --bogus")));
         assert!(is_hook_command(words("--db /x.db --name local hook wait")));

@@ -192,11 +192,12 @@ fn command() -> clap::Command {
 
 /// Runs the command line and returns the process's exit status.
 pub fn main() -> ExitCode {
-    let matches = match command().try_get_matches() {
+    let mut cli = command();
+    let matches = match cli.try_get_matches_from_mut(std::env::args_os()) {
         Ok(matches) => matches,
         // A hook that exits 2 on UserPromptSubmit makes Claude Code drop the prompt: a hook
         // command it cannot parse (a typo, an option this version lacks) must not do that.
-        Err(e) if hook::is_hook_command(std::env::args().skip(1)) && e.use_stderr() => {
+        Err(e) if hook::is_hook_command(&cli, std::env::args().skip(1)) && e.use_stderr() => {
             eprintln!("claude-c2c hook: {e}continuing without messages");
             return ExitCode::SUCCESS;
         }
