@@ -5,7 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rusqlite::Connection;
 
@@ -20,6 +20,8 @@ pub struct Session {
     pub session_id: String,
     /// The name messages are routed by.
     pub name: String,
+    /// The room the name is held in.
+    pub room: String,
 }
 
 /// The client process behind a call: its configuration, its session if it has one, and the
@@ -31,6 +33,7 @@ pub struct Client {
     superseded: bool,
     bound: RefCell<Option<Session>>,
     wait: Cell<Option<Duration>>,
+    wake_at: Cell<Option<SystemTime>>,
 }
 
 impl Client {
@@ -43,6 +46,7 @@ impl Client {
             superseded,
             bound: RefCell::new(None),
             wait: Cell::new(None),
+            wake_at: Cell::new(None),
         }
     }
 
@@ -84,9 +88,24 @@ impl Client {
         self.wait.set(Some(timeout));
     }
 
+    /// Asks, besides [`Client::retry_on_change`], for the call to be run again at `at` even if
+    /// nothing changes by then: for what time alone changes, such as an entry's expiry.
+    pub fn retry_at(&self, at: SystemTime) {
+        let at = match self.wake_at.get() {
+            Some(earlier) => earlier.min(at),
+            None => at,
+        };
+        self.wake_at.set(Some(at));
+    }
+
     /// The wait asked for by [`Client::retry_on_change`], if any.
     pub fn retry_requested(&self) -> Option<Duration> {
         self.wait.get()
+    }
+
+    /// The time asked for by [`Client::retry_at`], if any.
+    pub fn retry_time(&self) -> Option<SystemTime> {
+        self.wake_at.get()
     }
 }
 

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use crate::process::ProcessInfo;
 
+/// The room a server or command is in unless `--room` or `C2C_ROOM` says otherwise; it holds
+/// everything written before rooms existed.
+pub const DEFAULT_ROOM: &str = "default";
+
 /// The default cap on a message body or a state value, in bytes (1 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 
@@ -22,6 +26,8 @@ pub struct Config {
     pub claude_session: Option<String>,
     /// Push new messages as Claude Code channel events (`--channel`).
     pub channel: bool,
+    /// The room: the namespace of the names, messages and state this client sees (`--room`).
+    pub room: String,
     /// The name this server claims (`--name`): registered at start when free, else at the
     /// first tool call, and taken back when its holder's process has exited.
     pub name: Option<String>,
@@ -50,6 +56,7 @@ impl Config {
             cwd,
             claude_session,
             channel: false,
+            room: DEFAULT_ROOM.to_string(),
             name: None,
             process: None,
         }

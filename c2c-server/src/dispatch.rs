@@ -8,7 +8,7 @@
 //! [`in_place`]: crate::server::in_place
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, TransactionBehavior};
 use serde_json::Value;
@@ -59,6 +59,29 @@ pub struct Step {
     /// The tool asked to be run again on changes, for up to this long from its first run;
     /// `result` is the answer once that time is up.
     pub retry: Option<Duration>,
+    /// The tool asked to be run again at this time at the latest, change or not.
+    pub retry_at: Option<SystemTime>,
+}
+
+impl Step {
+    fn answer(result: Result<Value, ToolError>) -> Self {
+        Step {
+            result,
+            retry: None,
+            retry_at: None,
+        }
+    }
+}
+
+/// A call that asked to wait: until when at most, and when to run it again at the latest if
+/// nothing changes before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    /// When its wait is over: the step after this answers whatever it finds.
+    pub deadline: Instant,
+    /// When to step it again even if no change was noticed: the deadline, the time the tool
+    /// asked for, or [`Dispatcher::recheck_every`] from now, whichever comes first.
+    pub next_step: Instant,
 }
 
 /// A call that may wait: [`Dispatcher::step`] it, and while it asks to, wait for a change
@@ -78,6 +101,11 @@ impl Pending {
             args,
             deadline: None,
         }
+    }
+
+    /// The tool called.
+    pub fn tool(&self) -> &'static ToolDef {
+        self.tool
     }
 }
 
@@ -113,7 +141,7 @@ impl Dispatcher {
     /// deliveries; the answer is that server's process id. A name the command line holds is
     /// acted as fully (so that using it keeps it seen), and a free name is registered.
     pub fn visit(&mut self, name: &str) -> Result<Option<i64>, ToolError> {
-        let holder = sessions::holder(&lock(&self.conn), name)?;
+        let holder = sessions::holder(&lock(&self.conn), &self.config.room, name)?;
         match holder {
             Some(holder) => {
                 self.visitor = holder.pid.is_some();
@@ -167,12 +195,12 @@ impl Dispatcher {
         loop {
             match self.step(&mut pending) {
                 Ok(result) => return result,
-                Err(deadline) => match &mut waiter {
+                Err(waiting) => match &mut waiter {
                     // Subscribed only now: step again at once, so nothing committed between
                     // the first step and the subscription goes unseen.
                     None => waiter = Some(self.subscribe()?),
                     Some(w) => {
-                        w.wait_until(deadline.min(Instant::now() + self.recheck_every));
+                        w.wait_until(waiting.next_step);
                     }
                 },
             }
@@ -187,20 +215,31 @@ impl Dispatcher {
         Ok(Pending::new(tool, args))
     }
 
-    /// Runs `pending` once: its answer, or `Err(deadline)` when it asked to be run again on
-    /// a change of the database until `deadline`.
-    pub fn step(&self, pending: &mut Pending) -> Result<Result<Value, ToolError>, Instant> {
+    /// Runs `pending` once: its answer, or how it waits when it asked to be run again on a
+    /// change of the database.
+    pub fn step(&self, pending: &mut Pending) -> Result<Result<Value, ToolError>, Waiting> {
         let step = self.run_step(pending.tool, &pending.args);
         match (step.result, step.retry) {
             (Ok(value), Some(timeout)) => {
-                let deadline = *pending
-                    .deadline
-                    .get_or_insert_with(|| Instant::now() + timeout);
-                if Instant::now() < deadline {
-                    Err(deadline)
-                } else {
-                    Ok(Ok(value))
+                let now = Instant::now();
+                let deadline = *pending.deadline.get_or_insert_with(|| now + timeout);
+                if now >= deadline {
+                    return Ok(Ok(value));
                 }
+                // A millisecond late, so that a time compared to the microsecond has passed.
+                let asked = step.retry_at.map(|at| {
+                    now + at.duration_since(SystemTime::now()).unwrap_or_default()
+                        + Duration::from_millis(1)
+                });
+                let next_step = [Some(deadline), asked, Some(now + self.recheck_every)]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .unwrap_or(deadline);
+                Err(Waiting {
+                    deadline,
+                    next_step,
+                })
             }
             (result, _) => Ok(result),
         }
@@ -230,7 +269,7 @@ impl Dispatcher {
 
     // Registers as `name` unless a process that may still run holds it; says whether it did.
     fn take_unless_running(&self, name: &str) -> Result<bool, ToolError> {
-        let holder = sessions::holder(&lock(&self.conn), name)?;
+        let holder = sessions::holder(&lock(&self.conn), &self.config.room, name)?;
         if holder.as_ref().is_some_and(|h| h.may_be_running()) {
             return Ok(false);
         }
@@ -262,10 +301,7 @@ impl Dispatcher {
             && lock(&self.session).is_none()
             && let Err(e) = self.register(name)
         {
-            return Step {
-                result: Err(e),
-                retry: None,
-            };
+            return Step::answer(Err(e));
         }
         let (mut step, superseded) = self.run_in_transaction(tool, args);
         // The heartbeat tool checks its own standing, and says so by its error.
@@ -309,7 +345,7 @@ impl Dispatcher {
                 undelivered: true,
                 ..Filter::default()
             };
-            messages::inbox(&conn, &session.name, true, limit, &filter)
+            messages::inbox(&conn, &session, true, limit, &filter)
         };
         read().map_err(|e| self.placed(e.into()))
     }
@@ -354,16 +390,7 @@ impl Dispatcher {
     // Runs the tool once: its step, whether the caller's session had lost its name, and
     // whether it ran in a read transaction.
     fn run_once(&self, tool: &ToolDef, args: &JsonObject, write_first: bool) -> (Step, bool, bool) {
-        let failed = |e: ToolError| {
-            (
-                Step {
-                    result: Err(e),
-                    retry: None,
-                },
-                false,
-                false,
-            )
-        };
+        let failed = |e: ToolError| (Step::answer(Err(e)), false, false);
         let mut conn = lock(&self.conn);
         let session = self.session();
         if tool.needs_session && session.is_none() {
@@ -402,6 +429,7 @@ impl Dispatcher {
         let result = (tool.call)(&call, args.clone());
         let bound = call.client().take_bound();
         let retry = call.client().retry_requested();
+        let retry_at = call.client().retry_time();
         drop(call);
         match result {
             Ok(value) => {
@@ -420,20 +448,14 @@ impl Dispatcher {
                     Step {
                         result: Ok(value),
                         retry,
+                        retry_at,
                     },
                     superseded,
                     deferred,
                 )
             }
             // Dropping the transaction rolls it back: a failed call changes nothing.
-            Err(e) => (
-                Step {
-                    result: Err(e),
-                    retry: None,
-                },
-                superseded,
-                deferred,
-            ),
+            Err(e) => (Step::answer(Err(e)), superseded, deferred),
         }
     }
 }

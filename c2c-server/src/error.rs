@@ -34,6 +34,15 @@ pub enum ToolError {
         /// What is wrong with it and, where it helps, what would be right.
         problem: String,
     },
+    /// A write asked for a version of a state entry (`if_version`) that it no longer has.
+    VersionConflict {
+        /// The tool that tried to write.
+        tool: &'static str,
+        /// The key.
+        key: String,
+        /// What it found.
+        conflict: crate::store::state::Conflict,
+    },
     /// The database failed; nothing was changed.
     Store(rusqlite::Error),
     /// The database at `path` failed; nothing was changed (a `Store` error the dispatcher has
@@ -94,6 +103,11 @@ impl fmt::Display for ToolError {
             ToolError::InvalidArgument { name, problem } => {
                 write!(f, "invalid argument `{name}`: {problem}")
             }
+            ToolError::VersionConflict {
+                tool,
+                key,
+                conflict,
+            } => conflict_message(f, tool, key, conflict),
             ToolError::Store(e) => store_message(f, e),
             ToolError::Database { path, source } => {
                 store_message(f, source)?;
@@ -105,6 +119,42 @@ impl fmt::Display for ToolError {
                 "internal error (a bug in claude-c2c, nothing was changed): {message}"
             ),
         }
+    }
+}
+
+// Says what the entry is now and what to do about it.
+fn conflict_message(
+    f: &mut fmt::Formatter<'_>,
+    tool: &str,
+    key: &str,
+    conflict: &crate::store::state::Conflict,
+) -> fmt::Result {
+    let Some(entry) = &conflict.current else {
+        return write!(
+            f,
+            "{key:?} has no entry (version 0), not version {}: nothing was changed; read it \
+             with get_state and try again",
+            conflict.expected
+        );
+    };
+    write!(
+        f,
+        "{key:?} is at version {} (written by {:?} at {}",
+        entry.version, entry.updated_by, entry.updated_at
+    )?;
+    if let Some(at) = &entry.expires_at {
+        write!(f, ", expires at {at}")?;
+    }
+    write!(f, "), not {}: nothing was changed; ", conflict.expected)?;
+    if conflict.expected == 0 && tool == "set_state" {
+        write!(
+            f,
+            "someone holds it: get_state(key, wait_while_version={}) waits until it changes, is \
+             deleted or expires",
+            entry.version
+        )
+    } else {
+        f.write_str("read it with get_state and try again")
     }
 }
 

@@ -77,6 +77,9 @@ pub fn instructions(name: Option<&str>, channel: bool) -> String {
          - Messages are for asks and handoffs: send_message(to, body, tag), tags like handoff, \
          question, status, error; to=\"*\" reaches everyone.\n\
          - Shared state is for facts others should see: set_state(key, value) / get_state(key).\n\
+         - To claim shared work without racing, take a lease: set_state(key, value, if_version=0, \
+         ttl_seconds=N); renew it with its version, release it with delete_state. If another holds \
+         it, get_state(key, wait_while_version=its version) waits until it is free.\n\
          - Results are JSON; an error says what to fix."
     )
 }
@@ -168,9 +171,9 @@ impl Server {
         let mut next_progress = started + PROGRESS_EVERY;
         let mut waiter = None;
         loop {
-            let deadline = match in_place(|| dispatcher.step(&mut pending)) {
+            let waiting = match in_place(|| dispatcher.step(&mut pending)) {
                 Ok(result) => return Ok(result),
-                Err(deadline) => deadline,
+                Err(waiting) => waiting,
             };
             let Some(w) = &mut waiter else {
                 // Subscribed only now: step again at once, so nothing committed between the
@@ -183,8 +186,7 @@ impl Server {
             };
             tokio::select! {
                 _ = w.changed() => {}
-                _ = tokio::time::sleep_until(deadline.into()) => {}
-                _ = tokio::time::sleep(dispatcher.recheck_every()) => {}
+                _ = tokio::time::sleep_until(waiting.next_step.into()) => {}
                 _ = context.ct.cancelled() => {
                     // Cancelling is routine (a user interrupts, a client times out), and rmcp
                     // sends nothing for a cancelled request; answered as a tool error, it does
@@ -195,10 +197,15 @@ impl Server {
                     next_progress += PROGRESS_EVERY;
                     if let Some(token) = &progress {
                         // In whole seconds: the timeout asked for, not the microseconds of the first step.
-                        let total = deadline.duration_since(started).as_secs_f64().round();
+                        let total = waiting.deadline.duration_since(started).as_secs_f64().round();
+                        let what = if pending.tool().name == "get_state" {
+                            "waiting for the entry to change"
+                        } else {
+                            "waiting for a message"
+                        };
                         let param = ProgressNotificationParam::new(token.clone(), started.elapsed().as_secs_f64())
                             .with_total(total)
-                            .with_message("waiting for a message".to_string());
+                            .with_message(what.to_string());
                         let _ = context.peer.notify_progress(param).await;
                     }
                 }

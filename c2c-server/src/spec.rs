@@ -148,9 +148,11 @@ pub fn model_cost(tools: &[ToolDef]) -> usize {
 /// raises this on purpose (and says why).
 ///
 /// The arguments' bounds in the input schemas (`minimum`, `maximum`, `maxLength`, `maxItems`,
-/// 254 bytes) were paid for by shorter descriptions: the list costs less than the 4,877 bytes
-/// it did before them.
-pub const MODEL_COST_BUDGET: usize = 4_864;
+/// 254 bytes) were paid for by shorter descriptions: the list cost 4,859 bytes after them.
+/// Leases (`delete_state`; `if_version` and `ttl_seconds` on `set_state`; waiting on a key
+/// with `get_state`) raised it on purpose, by what is left after shortening five older
+/// descriptions.
+pub const MODEL_COST_BUDGET: usize = 5_640;
 
 /// The markdown tool reference.
 pub fn tools_md(tools: &[ToolDef]) -> String {

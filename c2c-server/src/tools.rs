@@ -3,7 +3,7 @@
 //! result type is the output schema. `#[tools]` turns the block into the registry
 //! (`<Tools as ToolSet>::TOOLS`); the bodies check their input and call the store.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rusqlite::Connection;
 use schemars::JsonSchema;
@@ -53,6 +53,8 @@ pub struct Beat {
 /// `list_sessions`' result.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Sessions {
+    /// The room they are in: names, messages and state are the room's own.
+    pub room: String,
     /// Live sessions, most recently seen first.
     pub sessions: Vec<SessionInfo>,
 }
@@ -110,8 +112,22 @@ pub struct Marked {
 pub struct Stored {
     /// The key written.
     pub key: String,
+    /// The entry's version now: give it as `if_version` to write it again only if nobody has.
+    pub version: i64,
     /// The writer's name.
     pub updated_by: String,
+    /// When the entry expires, if written with `ttl_seconds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// `delete_state`'s result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Deleted {
+    /// The key.
+    pub key: String,
+    /// Whether there was an entry to delete.
+    pub deleted: bool,
 }
 
 /// `get_state`'s result: `entry` for a key, `entries` for a prefix or everything.
@@ -123,6 +139,9 @@ pub enum StateRead {
     One {
         /// The entry, or null.
         entry: Option<StateEntry>,
+        /// True when a wait (`wait_while_version`) ended at its timeout with no change.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        timed_out: bool,
     },
     /// The entries under the prefix asked for (all entries without one), in key order.
     Many {
@@ -138,11 +157,13 @@ pub struct Pruned {
     pub messages_deleted: usize,
     /// Sessions deleted.
     pub sessions_deleted: usize,
+    /// State entries deleted: those that expired or were deleted that long ago.
+    pub entries_deleted: usize,
 }
 
 #[c2c_macros::tools]
 impl Tools {
-    /// Claim a name (e.g. "local") others address you by. A live holder of it is superseded (keeps its history, stops receiving). Calling it again with your current name keeps your registration.
+    /// Claim a name (e.g. "local") others address you by; its live holder is superseded (stops receiving). Again with your current name: keeps your registration.
     #[tool(idempotent)]
     pub fn register_session(
         db: &Connection,
@@ -167,8 +188,9 @@ impl Tools {
                 name,
             });
         }
+        let room = client.config().room.as_str();
         if !client.is_server()
-            && let Some(holder) = sessions::holder(db, &name)?
+            && let Some(holder) = sessions::holder(db, room, &name)?
             && holder.may_be_running()
         {
             return Err(ToolError::invalid(
@@ -188,7 +210,7 @@ impl Tools {
             claude_session: client.config().claude_session.as_deref(),
             process: client.config().process.as_ref(),
         };
-        let session = sessions::register(db, &name, origin, &metadata, previous)?;
+        let session = sessions::register(db, room, &name, origin, &metadata, previous)?;
         client.bind(session.clone());
         Ok(Registered {
             session_id: session.session_id,
@@ -222,8 +244,10 @@ impl Tools {
     ) -> Result<Sessions, ToolError> {
         let cutoff = clock::ago(Duration::from_secs(active_within_min as u64 * 60));
         let me = client.session().map(|s| s.session_id.as_str());
+        let room = &client.config().room;
         Ok(Sessions {
-            sessions: sessions::list(db, &cutoff, me)?,
+            sessions: sessions::list(db, room, &cutoff, me)?,
+            room: room.clone(),
         })
     }
 
@@ -251,7 +275,7 @@ impl Tools {
         }
         check_size("body", body.len(), client.config().max_body_bytes)?;
         if let Some(original) = reply_to
-            && !messages::visible(db, &me.name, original)?
+            && !messages::visible(db, me, original)?
         {
             return Err(ToolError::invalid(
                 "reply_to",
@@ -262,7 +286,7 @@ impl Tools {
         }
         let id = messages::send(db, me, &to, &body, tag.as_deref(), reply_to)?;
         // A typo in a name would otherwise wait forever in silence.
-        let note = (to != BROADCAST && !sessions::ever_registered(db, &to)?).then(|| {
+        let note = (to != BROADCAST && !sessions::ever_registered(db, &me.room, &to)?).then(|| {
             format!(
                 "no session has ever registered as \"{to}\": it waits until one does; check the name with list_sessions"
             )
@@ -289,14 +313,14 @@ impl Tools {
             tag: tag.as_deref(),
             ..Filter::default()
         };
-        let found = messages::inbox(db, &me.name, unread_only, limit as u32, &filter)?;
+        let found = messages::inbox(db, me, unread_only, limit as u32, &filter)?;
         if client.is_server() {
             messages::deliver(db, &me.name, &found, Via::Inbox)?;
         }
         Ok(Inbox { messages: found })
     }
 
-    /// Wait for unread messages (matching tag or reply_to, if given) and return them, oldest first, without marking them read. To ask and await the answer: send_message, then wait_for_message(reply_to=its id).
+    /// Wait for unread messages (matching tag or reply_to, if given) and return them, oldest first, unmarked. To ask and await the answer: send_message, then wait_for_message(reply_to=its id).
     #[tool(mostly_reads)]
     pub fn wait_for_message(
         db: &Connection,
@@ -317,7 +341,7 @@ impl Tools {
             reply_to,
             ..Filter::default()
         };
-        let found = messages::inbox(db, &me.name, true, limit as u32, &filter)?;
+        let found = messages::inbox(db, me, true, limit as u32, &filter)?;
         if found.is_empty() {
             client.retry_on_change(Duration::from_secs(timeout_seconds as u64));
         }
@@ -330,7 +354,7 @@ impl Tools {
         })
     }
 
-    /// Your sent messages, newest first, with each recipient's receipt: queued, delivered (its text reached the agent) or read (mark_read). A broadcast lists the sessions it has reached.
+    /// Your sent messages, newest first, with each recipient's receipt: queued, delivered (reached the agent) or read (mark_read).
     #[tool(read_only)]
     pub fn outbox(
         db: &Connection,
@@ -339,22 +363,22 @@ impl Tools {
         #[arg(desc = "Only messages with this tag.")] tag: Option<String>,
     ) -> Result<Outbox, ToolError> {
         Ok(Outbox {
-            messages: messages::outbox(db, &me.name, limit as u32, tag.as_deref())?,
+            messages: messages::outbox(db, me, limit as u32, tag.as_deref())?,
         })
     }
 
-    /// Acknowledge messages you handled, by id. Only messages addressed to you (or broadcast) can be marked; the rest are listed with the reason.
+    /// Acknowledge messages you handled, by id; ids not addressed to you (or to "*") are listed with the reason.
     #[tool(idempotent)]
     pub fn mark_read(
         db: &Connection,
         me: &Session,
         #[arg(max_items = 1000, desc = "Ids from inbox.")] message_ids: Vec<i64>,
     ) -> Result<Marked, ToolError> {
-        let (marked, not_marked) = messages::mark_read(db, &me.name, &message_ids)?;
+        let (marked, not_marked) = messages::mark_read(db, me, &message_ids)?;
         Ok(Marked { marked, not_marked })
     }
 
-    /// Store a JSON value at a key in shared state, for facts others should see. Last writer wins; entries record who wrote them and when.
+    /// Store a JSON value at a key in shared state for others to see. Last writer wins. To claim work without racing, take a lease: if_version=0 and ttl_seconds; renew with its version; release with delete_state.
     #[tool(idempotent)]
     pub fn set_state(
         db: &Connection,
@@ -362,24 +386,63 @@ impl Tools {
         client: &Client,
         #[arg(max_chars = 256, desc = "The key.")] key: String,
         #[arg(desc = "Any JSON.")] value: Value,
+        #[arg(
+            range = 0..,
+            desc = "Write only at this version (0: only if absent)."
+        )]
+        if_version: Option<i64>,
+        #[arg(
+            range = 1..=31_536_000,
+            desc = "Expire after this many seconds."
+        )]
+        ttl_seconds: Option<i64>,
     ) -> Result<Stored, ToolError> {
         check_key("key", &key)?;
         let json = value.to_string();
         check_size("value", json.len(), client.config().max_body_bytes)?;
-        state::set(db, &key, &json, &me.name)?;
+        let expires_at = ttl_seconds
+            .map(|ttl| clock::format_time(SystemTime::now() + Duration::from_secs(ttl as u64)));
+        let write = state::Write {
+            room: &me.room,
+            key: &key,
+            value: &json,
+            by: &me.name,
+            if_version,
+            expires_at: expires_at.as_deref(),
+        };
+        let version = state::set(db, &write)?.map_err(|conflict| ToolError::VersionConflict {
+            tool: "set_state",
+            key: key.clone(),
+            conflict,
+        })?;
         Ok(Stored {
             key,
+            version,
             updated_by: me.name.clone(),
+            expires_at,
         })
     }
 
-    /// Read shared state: one entry by key (null if missing), the entries under a prefix, or all entries.
+    /// Read shared state: one entry by key (null if missing), a prefix's entries, or all. With wait_while_version, first wait until the key's version differs (0: absent), e.g. until a lease ends.
     #[tool(read_only)]
     pub fn get_state(
         db: &Connection,
+        client: &Client,
         #[arg(max_chars = 256, desc = "Exact key to read.")] key: Option<String>,
         #[arg(desc = "Read every key starting with this.")] prefix: Option<String>,
+        #[arg(
+            range = 0..,
+            desc = "Wait while key is at this version."
+        )]
+        wait_while_version: Option<i64>,
+        #[arg(
+            default = 30,
+            range = 0..=600,
+            desc = "Seconds to wait at most."
+        )]
+        timeout_seconds: i64,
     ) -> Result<StateRead, ToolError> {
+        let room = client.config().room.as_str();
         match (key, prefix) {
             (Some(_), Some(_)) => Err(ToolError::invalid(
                 "prefix",
@@ -387,17 +450,63 @@ impl Tools {
             )),
             (Some(key), None) => {
                 check_key("key", &key)?;
+                let entry = state::get(db, room, &key)?;
+                let unchanged = wait_while_version
+                    .is_some_and(|v| v == entry.as_ref().map_or(0, |e| e.version));
+                if unchanged {
+                    client.retry_on_change(Duration::from_secs(timeout_seconds as u64));
+                    // An expiry changes nothing in the file: look again when it is due.
+                    if let Some(at) = entry
+                        .as_ref()
+                        .and_then(|e| e.expires_at.as_deref())
+                        .and_then(clock::parse)
+                    {
+                        client.retry_at(at);
+                    }
+                }
                 Ok(StateRead::One {
-                    entry: state::get(db, &key)?,
+                    entry,
+                    timed_out: unchanged,
                 })
             }
+            (None, _) if wait_while_version.is_some() => Err(ToolError::invalid(
+                "wait_while_version",
+                "waits on one entry: give its key too",
+            )),
             (None, prefix) => Ok(StateRead::Many {
-                entries: state::list(db, prefix.as_deref())?,
+                entries: state::list(db, room, prefix.as_deref())?,
             }),
         }
     }
 
-    /// Delete read messages older than N days (broadcasts once all live sessions read them) and other sessions idle that long.
+    /// Delete a shared-state entry (e.g. release a lease).
+    #[tool(destructive, idempotent)]
+    pub fn delete_state(
+        db: &Connection,
+        me: &Session,
+        #[arg(max_chars = 256, desc = "The key.")] key: String,
+        #[arg(
+            range = 0..,
+            desc = "Delete only at this version."
+        )]
+        if_version: Option<i64>,
+    ) -> Result<Deleted, ToolError> {
+        check_key("key", &key)?;
+        let deleted =
+            state::delete(db, &me.room, &key, &me.name, if_version)?.map_err(|conflict| {
+                ToolError::VersionConflict {
+                    tool: "delete_state",
+                    key: key.clone(),
+                    conflict,
+                }
+            })?;
+        Ok(Deleted {
+            key,
+            deleted: deleted.is_some(),
+        })
+    }
+
+    /// Delete what is done with and older than N days: read messages, idle sessions, expired state.
     #[tool(destructive, idempotent)]
     pub fn prune(
         db: &Connection,
@@ -405,13 +514,16 @@ impl Tools {
         #[arg(default = 30, range = 0..=36_500, desc = "Age in days.")] older_than_days: i64,
     ) -> Result<Pruned, ToolError> {
         let cutoff = clock::ago(Duration::from_secs(older_than_days as u64 * 86_400));
+        let room = client.config().room.as_str();
         Ok(Pruned {
-            messages_deleted: messages::prune(db, &cutoff)?,
+            messages_deleted: messages::prune(db, room, &cutoff)?,
             sessions_deleted: sessions::prune(
                 db,
+                room,
                 &cutoff,
                 client.session().map(|s| s.session_id.as_str()),
             )?,
+            entries_deleted: state::prune(db, room, &cutoff)?,
         })
     }
 }

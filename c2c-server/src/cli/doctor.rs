@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::setup::{self, HOOK_EVENTS, PROGRAM};
+use crate::config::DEFAULT_ROOM;
 use crate::store::{self, migrate, sessions};
 
 /// The options of `doctor`.
@@ -93,6 +94,9 @@ pub fn run(args: &DoctorArgs, db: Option<&Path>) -> (String, bool) {
     let server = find_server(&project, &mut checks);
     let server_db = server.as_ref().and_then(|s| s.db.clone());
     let server_name = server.as_ref().and_then(|s| s.name.clone());
+    let room = server
+        .as_ref()
+        .map_or(DEFAULT_ROOM.to_string(), |s| s.room().to_string());
     check_hooks(&project, server.as_ref(), &mut checks);
 
     let db_path = match db.map(setup::absolute).or(server_db) {
@@ -100,7 +104,12 @@ pub fn run(args: &DoctorArgs, db: Option<&Path>) -> (String, bool) {
         None => store::default_path().ok(),
     };
     match db_path {
-        Some(path) => check_database(&path, &project, server_name.as_deref(), &mut checks),
+        Some(path) => check_database(
+            &path,
+            &project,
+            (server_name.as_deref(), &room),
+            &mut checks,
+        ),
         None => checks.push(Check::fail(
             "database",
             "no database path: HOME is not set",
@@ -267,6 +276,15 @@ struct Server {
     name: Option<String>,
     /// Its `--db` (or `CLAUDE_C2C_DB`), absolute.
     db: Option<PathBuf>,
+    /// Its `--room` (or `C2C_ROOM`).
+    room: Option<String>,
+}
+
+impl Server {
+    /// The room it serves in.
+    fn room(&self) -> &str {
+        self.room.as_deref().unwrap_or(DEFAULT_ROOM)
+    }
 }
 
 /// Finds the project's claude-c2c server entries, in Claude Code's order of precedence
@@ -349,6 +367,7 @@ fn find_server(project: &Path, checks: &mut Vec<Check>) -> Option<Server> {
     let db = setup::option_value(&args, "--db")
         .or_else(|| from_env("CLAUDE_C2C_DB"))
         .map(|p| project.join(p));
+    let room = setup::option_value(&args, "--room").or_else(|| from_env("C2C_ROOM"));
     let command = entry["command"].as_str().unwrap_or_default();
     let line = setup::entry_command_line(&entry).unwrap_or_default();
     let detail = format!("\"{key}\" in {source}: {line}");
@@ -383,6 +402,7 @@ fn find_server(project: &Path, checks: &mut Vec<Check>) -> Option<Server> {
         key,
         name,
         db,
+        room,
     })
 }
 
@@ -569,12 +589,28 @@ fn check_hooks(project: &Path, server: Option<&Server>, checks: &mut Vec<Check>)
                 h.event, h.file, server.source
             ));
         }
+        let hook_room = h.parsed.room.as_deref().unwrap_or(DEFAULT_ROOM);
+        if hook_room != server.room() {
+            mismatches.push(format!(
+                "the {} hook in {} is in room \"{hook_room}\" but the server ({}) is in \"{}\"",
+                h.event,
+                h.file,
+                server.source,
+                server.room()
+            ));
+        }
     }
     let db_arg = server
         .db
         .as_ref()
         .map(|p| format!(" --db {}", setup::quote_if_needed(&p.display().to_string())))
         .unwrap_or_default();
+    let room_arg = server
+        .room
+        .as_ref()
+        .map(|r| format!(" --room {}", setup::quote_if_needed(r)))
+        .unwrap_or_default();
+    let db_arg = format!("{room_arg}{db_arg}");
     let name = server.name.as_deref().unwrap_or("NAME");
     checks.push(if mismatches.is_empty() {
         Check::ok(
@@ -599,7 +635,13 @@ fn check_hooks(project: &Path, server: Option<&Server>, checks: &mut Vec<Check>)
     });
 }
 
-fn check_database(path: &Path, project: &Path, name: Option<&str>, checks: &mut Vec<Check>) {
+// `server` is the server entry's name, if any, and room.
+fn check_database(
+    path: &Path,
+    project: &Path,
+    server: (Option<&str>, &str),
+    checks: &mut Vec<Check>,
+) {
     let shown = path.display().to_string();
     if path.is_dir() {
         checks.push(Check::fail(
@@ -681,8 +723,9 @@ fn check_database(path: &Path, project: &Path, name: Option<&str>, checks: &mut 
             return;
         }
     }
-    if version <= known {
-        checks.push(check_sessions(&conn, project, name));
+    // The sessions are read with the current schema (rooms came with version 6).
+    if version == known {
+        checks.push(check_sessions(&conn, project, server));
     }
 }
 
@@ -735,8 +778,8 @@ fn check_permissions(path: &Path) -> Check {
     }
 }
 
-fn check_sessions(conn: &Connection, project: &Path, name: Option<&str>) -> Check {
-    let rows = match sessions::overview(conn) {
+fn check_sessions(conn: &Connection, project: &Path, (name, room): (Option<&str>, &str)) -> Check {
+    let rows = match sessions::overview(conn, Some(room)) {
         Ok(rows) => rows,
         Err(e) => {
             return Check::fail(
@@ -747,7 +790,7 @@ fn check_sessions(conn: &Connection, project: &Path, name: Option<&str>) -> Chec
         }
     };
     if rows.is_empty() {
-        return Check::ok("sessions", "none yet");
+        return Check::ok("sessions", format!("none yet in room {room}"));
     }
     let now = std::time::SystemTime::now();
     let age = |seen: &str| crate::clock::parse(seen).and_then(|t| now.duration_since(t).ok());
@@ -759,7 +802,7 @@ fn check_sessions(conn: &Connection, project: &Path, name: Option<&str>) -> Chec
             format!("{} ({ago}, {} unread)", s.name, s.unread)
         })
         .collect();
-    let detail = format!("{}: {}", rows.len(), list.join(", "));
+    let detail = format!("{} in room {room}: {}", rows.len(), list.join(", "));
     let elsewhere = name.and_then(|n| {
         rows.iter().find(|s| {
             s.name == n
@@ -771,7 +814,7 @@ fn check_sessions(conn: &Connection, project: &Path, name: Option<&str>) -> Chec
     // Held there by a process that may still run: a session started here waits for its first
     // tool call to take the name (the store's rule, not a guess from how recently it was seen).
     let elsewhere = elsewhere.filter(|s| {
-        sessions::holder(conn, &s.name)
+        sessions::holder(conn, room, &s.name)
             .ok()
             .flatten()
             .is_some_and(|h| h.may_be_running())

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::call::Session;
+use crate::config::DEFAULT_ROOM;
 use crate::process;
 use crate::store::messages::{self, BROADCAST, Filter, Message, Via};
 use crate::store::{self, sessions};
@@ -95,10 +96,17 @@ struct HookInput {
 }
 
 /// Runs `hook` against the database at `db` (the default path if `None`) for the session
-/// named `name` (the top-level `--name`, unless the hook's own is given), else the one it
-/// finds; returns the exit status Claude Code expects.
-pub fn run(hook: &Hook, name: Option<&str>, db: Option<&Path>, busy_timeout: Duration) -> ExitCode {
-    match run_inner(hook, name, db, busy_timeout) {
+/// named `name` (the top-level `--name`, unless the hook's own is given) in `room` (`--room`;
+/// the default room if `None`), else the one it finds; returns the exit status Claude Code
+/// expects.
+pub fn run(
+    hook: &Hook,
+    name: Option<&str>,
+    room: Option<&str>,
+    db: Option<&Path>,
+    busy_timeout: Duration,
+) -> ExitCode {
+    match run_inner(hook, name, room, db, busy_timeout) {
         Ok(code) => code,
         Err(note) => {
             eprintln!("claude-c2c hook: {note}; continuing without messages");
@@ -110,6 +118,7 @@ pub fn run(hook: &Hook, name: Option<&str>, db: Option<&Path>, busy_timeout: Dur
 fn run_inner(
     hook: &Hook,
     name: Option<&str>,
+    room: Option<&str>,
     db: Option<&Path>,
     busy_timeout: Duration,
 ) -> Result<ExitCode, String> {
@@ -138,7 +147,7 @@ fn run_inner(
         .or(input.cwd.clone());
     let fail = |e: rusqlite::Error| format!("{}: {e}", path.display());
     let name = hook.bind_args().name.as_deref().or(name);
-    let session = match bind(&conn, name, &input, project.as_deref()).map_err(fail)? {
+    let session = match bind(&conn, name, room, &input, project.as_deref()).map_err(fail)? {
         Ok(session) => session,
         Err(why) => {
             eprintln!(
@@ -211,22 +220,25 @@ fn read_input() -> Result<HookInput, String> {
 /// itself run under a launcher).
 const ANCESTORS: usize = 8;
 
-// Finds the session a hook serves: the one named, else the one whose server was started by
-// the same Claude Code process (an ancestor of this hook), else the one that recorded the
-// hook's Claude Code session id, else the latest server started in the project. Holds across
+// Finds the session a hook serves: the one named (in `room`, the default room if `None`),
+// else the one whose server was started by the same Claude Code process (an ancestor of this
+// hook), else the one that recorded the hook's Claude Code session id, else the latest server
+// started in the project (in `room`, if given). Holds across
 // `--continue`, `/clear`, forks and compaction, which change the session id but not the
 // process. `Ok(Err(why))` when none is found.
 fn bind(
     conn: &Connection,
     name: Option<&str>,
+    room: Option<&str>,
     input: &HookInput,
     project: Option<&str>,
 ) -> rusqlite::Result<Result<Session, String>> {
     if let Some(name) = name {
-        return Ok(sessions::live(conn, name)?.ok_or_else(|| {
+        let in_room = room.unwrap_or(DEFAULT_ROOM);
+        return Ok(sessions::live(conn, in_room, name)?.ok_or_else(|| {
             format!(
-                "no live session is named \"{name}\" (has its Claude Code session started, \
-                 with the server on this database?)"
+                "no live session is named \"{name}\" in room {in_room} (has its Claude Code \
+                 session started, with the server on this database and in this room?)"
             )
         }));
     }
@@ -253,7 +265,7 @@ fn bind(
         return Ok(Ok(session));
     }
     if let Some(dir) = project
-        && let Some(session) = sessions::latest_server_in(conn, dir)?
+        && let Some(session) = sessions::latest_server_in(conn, dir, room)?
     {
         return Ok(Ok(session));
     }
@@ -311,7 +323,7 @@ fn claim_in(
         undelivered: waiter.is_some(),
         ..Filter::default()
     };
-    let unread = messages::inbox(&tx, &session.name, true, MAX_INBOX_LIMIT, &filter)?;
+    let unread = messages::inbox(&tx, session, true, MAX_INBOX_LIMIT, &filter)?;
     if unread.is_empty() {
         return Ok(Claim::Nothing);
     }

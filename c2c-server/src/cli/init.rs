@@ -122,9 +122,9 @@ struct ClaudePlan {
     changes: Vec<Change>,
 }
 
-/// Runs `init` with the database `db` (`--db` / `CLAUDE_C2C_DB`; `None` for the default);
-/// returns the report for stdout.
-pub fn run(args: &InitArgs, db: Option<&Path>) -> Result<String, String> {
+/// Runs `init` for the room `room` (`--room` / `C2C_ROOM`) with the database `db` (`--db` /
+/// `CLAUDE_C2C_DB`), each `None` for the default; returns the report for stdout.
+pub fn run(args: &InitArgs, room: Option<&str>, db: Option<&Path>) -> Result<String, String> {
     crate::tools::check_name("--name", &args.name, false).map_err(|e| e.to_string())?;
     let project = match &args.project {
         Some(dir) => dir.clone(),
@@ -141,13 +141,18 @@ pub fn run(args: &InitArgs, db: Option<&Path>) -> Result<String, String> {
         return Err(format!("{} is not a folder", project.display()));
     }
     let db = db.map(setup::absolute);
-    let db = db.as_deref();
+    let wiring = setup::Wiring {
+        name: &args.name,
+        // The default room needs no option: what is written stays as it was before rooms.
+        room: room.filter(|r| *r != crate::config::DEFAULT_ROOM),
+        db: db.as_deref(),
+    };
 
     // Read and check everything before writing anything.
     let mut problems = Vec::new();
     let mcp = if args.scope == Scope::Project {
         plan_file(&project, ".mcp.json", |v| {
-            merge_server(v, &args.server_name, &args.name, db)
+            merge_server(v, &args.server_name, &wiring)
         })
         .map_err(|e| problems.push(e))
         .ok()
@@ -158,7 +163,7 @@ pub fn run(args: &InitArgs, db: Option<&Path>) -> Result<String, String> {
         None
     } else {
         plan_file(&project, ".claude/settings.json", |v| {
-            merge_hooks(v, &args.name, db)
+            merge_hooks(v, &wiring)
         })
         .map_err(|e| problems.push(e))
         .ok()
@@ -166,7 +171,7 @@ pub fn run(args: &InitArgs, db: Option<&Path>) -> Result<String, String> {
     let claude = if args.scope == Scope::Project {
         None
     } else {
-        match plan_claude(args, &project, db) {
+        match plan_claude(args, &project, &wiring) {
             Ok(plan) => Some(plan),
             Err(e) => {
                 problems.push(e);
@@ -182,9 +187,13 @@ pub fn run(args: &InitArgs, db: Option<&Path>) -> Result<String, String> {
     }
 
     let mut out = format!(
-        "claude-c2c init: {} as \"{}\"{}\n",
+        "claude-c2c init: {} as \"{}\"{}{}\n",
         project.display(),
         args.name,
+        wiring
+            .room
+            .map(|r| format!(" in room \"{r}\""))
+            .unwrap_or_default(),
         if args.dry_run {
             " (dry run: nothing is written)"
         } else {
@@ -335,11 +344,10 @@ fn root(value: &mut Value) -> Result<&mut Map<String, Value>, String> {
 fn merge_server(
     file: &mut Value,
     key: &str,
-    name: &str,
-    db: Option<&Path>,
+    wiring: &setup::Wiring<'_>,
 ) -> Result<Vec<Change>, String> {
     let servers = object_at(root(file)?, "mcpServers", "mcpServers")?;
-    let wanted = setup::mcp_entry(name, db);
+    let wanted = setup::mcp_entry(wiring);
     let shown = setup::entry_command_line(&wanted).unwrap_or_default();
     let Some(old) = servers.get_mut(key) else {
         servers.insert(key.to_string(), wanted);
@@ -383,11 +391,11 @@ fn merge_server(
 
 /// Puts our hook into each of [`HOOK_EVENTS`]: in place of the first earlier hook of ours in
 /// that event (dropping any further ones), else in a new matcher group at the end.
-fn merge_hooks(file: &mut Value, name: &str, db: Option<&Path>) -> Result<Vec<Change>, String> {
+fn merge_hooks(file: &mut Value, wiring: &setup::Wiring<'_>) -> Result<Vec<Change>, String> {
     let hooks = object_at(root(file)?, "hooks", "hooks")?;
     let mut changes = Vec::new();
     for event in HOOK_EVENTS {
-        let wanted = setup::hook_for(event, name, db);
+        let wanted = setup::hook_for(event, wiring);
         let wanted_command = wanted["command"].as_str().unwrap_or_default().to_string();
         let groups = hooks
             .entry(event)
@@ -477,10 +485,14 @@ fn other_servers(plan: &FilePlan, key: &str) -> Vec<String> {
 /// What `claude mcp` must do for a local or user scope entry. The current entry is read from
 /// `~/.claude.json` rather than with `claude mcp get`, which starts the server to check on it
 /// and can wait for it for half a minute.
-fn plan_claude(args: &InitArgs, project: &Path, db: Option<&Path>) -> Result<ClaudePlan, String> {
+fn plan_claude(
+    args: &InitArgs,
+    project: &Path,
+    wiring: &setup::Wiring<'_>,
+) -> Result<ClaudePlan, String> {
     let scope = args.scope;
     let key = &args.server_name;
-    let server_args = setup::server_args(&args.name, db);
+    let server_args = setup::server_args(wiring);
     let mut add = vec![
         "claude".to_string(),
         "mcp".into(),
@@ -581,7 +593,12 @@ mod tests {
                 "PreToolUse": [{ "matcher": "Bash", "hooks": [] }]
             }
         });
-        let changes = merge_hooks(&mut file, "local", None).unwrap();
+        let local = setup::Wiring {
+            name: "local",
+            room: None,
+            db: None,
+        };
+        let changes = merge_hooks(&mut file, &local).unwrap();
         assert_eq!(changes.len(), 4, "replace + remove + two adds");
         let stop = file["hooks"]["Stop"].as_array().unwrap();
         assert_eq!(stop.len(), 2);
@@ -593,8 +610,18 @@ mod tests {
         assert_eq!(file["hooks"]["PreToolUse"][0]["matcher"], "Bash");
         assert_eq!(file["model"], "x");
         let again = file.clone();
-        assert!(merge_hooks(&mut file, "local", None).unwrap().is_empty());
+        assert!(merge_hooks(&mut file, &local).unwrap().is_empty());
         assert_eq!(file, again);
+        // A room goes into every hook, and replaces the hooks without one.
+        let in_room = setup::Wiring {
+            room: Some("proj b"),
+            ..local
+        };
+        assert_eq!(merge_hooks(&mut file, &in_room).unwrap().len(), 3);
+        assert_eq!(
+            file["hooks"]["Stop"][1]["hooks"][0]["command"],
+            "claude-c2c hook wait --name local --timeout-seconds 3540 --room 'proj b'"
+        );
     }
 
     #[test]
@@ -602,16 +629,21 @@ mod tests {
         let mut file = json!({ "mcpServers": { "c2c": {
             "command": "claude-c2c", "args": ["--name", "old"], "env": { "RUST_LOG": "debug" }
         }}});
-        let changes = merge_server(&mut file, "c2c", "new", Some(Path::new("/d/c2c.db"))).unwrap();
+        let wiring = setup::Wiring {
+            name: "new",
+            room: Some("b"),
+            db: Some(Path::new("/d/c2c.db")),
+        };
+        let changes = merge_server(&mut file, "c2c", &wiring).unwrap();
         assert_eq!(
             changes[0].describe(false),
             "updated MCP server \"c2c\": claude-c2c --name old -> \
-             claude-c2c --name new --db /d/c2c.db"
+             claude-c2c --name new --room b --db /d/c2c.db"
         );
         assert_eq!(file["mcpServers"]["c2c"]["env"]["RUST_LOG"], "debug");
         assert_eq!(
             file["mcpServers"]["c2c"]["args"],
-            json!(["--name", "new", "--db", "/d/c2c.db"])
+            json!(["--name", "new", "--room", "b", "--db", "/d/c2c.db"])
         );
     }
 }

@@ -1,9 +1,9 @@
 //! The command line. With no subcommand (or `serve`), serve MCP over stdio (optionally
 //! registering a name at start-up). Every tool of the registry is also a subcommand
 //! (`tool_cmd`), for people and scripts; `tail` follows the bus, `sessions` shows who is on it,
-//! `init` wires a project for Claude Code and `doctor` checks it; the hidden `gen-spec` writes
-//! the generated reference. Exit status: 0 done, 1 a tool or the database failed, 2 bad usage.
-//! Logs go to stderr, since stdout belongs to the protocol.
+//! `rooms` lists the rooms, `init` wires a project for Claude Code and `doctor` checks it; the
+//! hidden `gen-spec` writes the generated reference. Exit status: 0 done, 1 a tool or the
+//! database failed, 2 bad usage. Logs go to stderr, since stdout belongs to the protocol.
 
 mod doctor;
 mod gen_spec;
@@ -22,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{Config, DEFAULT_MAX_BODY_BYTES};
+use crate::config::{Config, DEFAULT_MAX_BODY_BYTES, DEFAULT_ROOM};
 use crate::dispatch::{Dispatcher, Pending};
 use crate::registry::{ToolDef, ToolSet};
 use crate::store;
@@ -91,6 +91,16 @@ pub struct Cli {
         help_heading = "Global options"
     )]
     busy_timeout_ms: Option<u64>,
+
+    /// The room: sessions see only the names, messages and state of their own room
+    /// [env: C2C_ROOM] [default: default].
+    #[arg(
+        long,
+        value_name = "ROOM",
+        global = true,
+        help_heading = "Global options"
+    )]
+    room: Option<String>,
 }
 
 /// The global options after the environment has filled in what the command line left out.
@@ -99,6 +109,15 @@ struct Settings {
     db: Option<PathBuf>,
     max_body_bytes: usize,
     busy_timeout: std::time::Duration,
+    /// `--room` or `C2C_ROOM`, checked; `None` for the default room.
+    room: Option<String>,
+}
+
+impl Settings {
+    /// The room commands act in.
+    fn room(&self) -> &str {
+        self.room.as_deref().unwrap_or(DEFAULT_ROOM)
+    }
 }
 
 impl Cli {
@@ -118,10 +137,25 @@ impl Cli {
             None => from_env("C2C_BUSY_TIMEOUT_MS", "a number of milliseconds")?
                 .unwrap_or(store::BUSY_TIMEOUT.as_millis() as u64),
         };
+        let room = self.room.clone().or_else(|| {
+            std::env::var("C2C_ROOM")
+                .ok()
+                .filter(|r| !r.trim().is_empty())
+        });
+        if let Some(room) = &room {
+            let from = if self.room.is_some() {
+                "--room"
+            } else {
+                "C2C_ROOM"
+            };
+            crate::tools::check_name(from, room, false)
+                .map_err(|e| Failure::Usage(format!("{e} (a room is named like a session)")))?;
+        }
         Ok(Settings {
             db,
             max_body_bytes,
             busy_timeout: std::time::Duration::from_millis(busy_timeout_ms),
+            room,
         })
     }
 }
@@ -148,6 +182,17 @@ struct SessionsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Show the sessions of every room, not only of --room.
+    #[arg(long)]
+    all_rooms: bool,
+}
+
+/// The options of `rooms`.
+#[derive(Debug, Args)]
+struct RoomsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 fn command() -> clap::Command {
@@ -165,8 +210,13 @@ fn command() -> clap::Command {
             ),
         )
         .subcommand(
-            SessionsArgs::augment_args(clap::Command::new("sessions"))
-                .about("Show live sessions, how long since each was seen, and their unread counts"),
+            SessionsArgs::augment_args(clap::Command::new("sessions")).about(
+                "Show the room's live sessions, how long since each was seen, and their unread counts",
+            ),
+        )
+        .subcommand(
+            RoomsArgs::augment_args(clap::Command::new("rooms"))
+                .about("List the rooms with their live sessions and unread counts"),
         )
         .subcommand(
             init::InitArgs::augment_args(clap::Command::new("init"))
@@ -227,28 +277,45 @@ pub fn main() -> ExitCode {
         Some(("hook", m)) => {
             let hook = hook::Hook::from_arg_matches(m).unwrap_or_else(|e| e.exit());
             let (name, db) = (cli.server.name.as_deref(), settings.db.as_deref());
-            return hook::run(&hook, name, db, settings.busy_timeout);
+            return hook::run(
+                &hook,
+                name,
+                settings.room.as_deref(),
+                db,
+                settings.busy_timeout,
+            );
         }
         Some(("tail", m)) => {
             let args = tail::TailArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
             open(&settings, None).and_then(|d| {
                 let path = d.config().db_path.clone();
-                d.with_db(|db| tail::run(db, &path, &args, render::use_color()))
+                let room = (!args.all_rooms).then(|| settings.room());
+                d.with_db(|db| tail::run(db, &path, room, &args, render::use_color()))
                     .map_err(Failure::from)
             })
         }
         Some(("sessions", m)) => {
             let args = SessionsArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            let room = (!args.all_rooms).then(|| settings.room());
             open(&settings, None)
                 .and_then(|d| {
-                    d.with_db(|db| sessions::run(db, args.json, render::use_color()))
+                    d.with_db(|db| sessions::run(db, room, args.json, render::use_color()))
+                        .map_err(Failure::from)
+                })
+                .map(|text| print!("{text}"))
+        }
+        Some(("rooms", m)) => {
+            let args = RoomsArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            open(&settings, None)
+                .and_then(|d| {
+                    d.with_db(|db| sessions::rooms(db, args.json, render::use_color()))
                         .map_err(Failure::from)
                 })
                 .map(|text| print!("{text}"))
         }
         Some(("init", m)) => {
             let args = init::InitArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
-            init::run(&args, settings.db.as_deref())
+            init::run(&args, settings.room.as_deref(), settings.db.as_deref())
                 .map(|text| print!("{text}"))
                 .map_err(Failure::from)
         }
@@ -308,6 +375,7 @@ fn open(settings: &Settings, server: Option<serve::ServerArgs>) -> Result<Dispat
     let conn = store::open_with(&path, settings.busy_timeout).map_err(|e| e.to_string())?;
     let mut config = Config::new(path);
     config.max_body_bytes = settings.max_body_bytes;
+    config.room = settings.room().to_string();
     match server {
         Some(server) => {
             config.channel = server.channel;

@@ -24,11 +24,26 @@ const STOP_TIMEOUT_SECONDS: u64 = 3600;
 /// The prompt hooks' timeout in Claude Code, in seconds.
 const PROMPT_TIMEOUT_SECONDS: u64 = 10;
 
-/// The server's command-line arguments for a session called `name` on the database `db`
-/// (the default one if `None`).
-pub fn server_args(name: &str, db: Option<&Path>) -> Vec<String> {
-    let mut args = vec!["--name".to_string(), name.to_string()];
-    if let Some(db) = db {
+/// What a project is wired to: the session's name, its room (the default room if `None`) and
+/// the database (the default one if `None`).
+#[derive(Debug, Clone, Copy)]
+pub struct Wiring<'a> {
+    /// The name the project's sessions register under.
+    pub name: &'a str,
+    /// The room, if not the default one.
+    pub room: Option<&'a str>,
+    /// The database, if not the default one.
+    pub db: Option<&'a Path>,
+}
+
+/// The server's command-line arguments for `w`.
+pub fn server_args(w: &Wiring<'_>) -> Vec<String> {
+    let mut args = vec!["--name".to_string(), w.name.to_string()];
+    if let Some(room) = w.room {
+        args.push("--room".into());
+        args.push(room.to_string());
+    }
+    if let Some(db) = w.db {
         args.push("--db".into());
         args.push(db.display().to_string());
     }
@@ -36,16 +51,21 @@ pub fn server_args(name: &str, db: Option<&Path>) -> Vec<String> {
 }
 
 /// The MCP server entry for `.mcp.json`.
-pub fn mcp_entry(name: &str, db: Option<&Path>) -> Value {
-    json!({ "command": PROGRAM, "args": server_args(name, db) })
+pub fn mcp_entry(w: &Wiring<'_>) -> Value {
+    json!({ "command": PROGRAM, "args": server_args(w) })
 }
 
 /// The hook `init` puts into `event` (one of [`HOOK_EVENTS`]).
-pub fn hook_for(event: &str, name: &str, db: Option<&Path>) -> Value {
-    let db_arg = db
-        .map(|p| format!(" --db {}", shell_quote(&p.display().to_string())))
+pub fn hook_for(event: &str, w: &Wiring<'_>) -> Value {
+    let room_arg = w
+        .room
+        .map(|r| format!(" --room {}", quote_if_needed(r)))
         .unwrap_or_default();
-    let name = quote_if_needed(name);
+    let db_arg =
+        w.db.map(|p| format!(" --db {}", shell_quote(&p.display().to_string())))
+            .unwrap_or_default();
+    let db_arg = format!("{room_arg}{db_arg}");
+    let name = quote_if_needed(w.name);
     if event == "Stop" {
         json!({
             "type": "command",
@@ -108,6 +128,8 @@ pub struct HookCommand {
     pub sub: String,
     /// The `--name` it binds to, if any.
     pub name: Option<String>,
+    /// The `--room` it binds in, or `C2C_ROOM=...` set in front of it, if any.
+    pub room: Option<String>,
     /// The database it reads: its `--db`, or `CLAUDE_C2C_DB=...` set in front of it.
     pub db: Option<PathBuf>,
 }
@@ -116,13 +138,15 @@ pub struct HookCommand {
 /// `VAR=value` assignments); `None` for anyone else's command.
 pub fn parse_hook_command(command: &str) -> Option<HookCommand> {
     let words = split_words(command);
-    let mut env_db = None;
+    let (mut env_db, mut env_room) = (None, None);
     let mut rest = words.iter().skip_while(|w| {
         let assignment = w.split_once('=').filter(|(k, _)| {
             !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         });
-        if let Some(("CLAUDE_C2C_DB", v)) = assignment {
-            env_db = Some(PathBuf::from(v));
+        match assignment {
+            Some(("CLAUDE_C2C_DB", v)) => env_db = Some(PathBuf::from(v)),
+            Some(("C2C_ROOM", v)) => env_room = Some(v.to_string()),
+            _ => {}
         }
         assignment.is_some()
     });
@@ -137,6 +161,7 @@ pub fn parse_hook_command(command: &str) -> Option<HookCommand> {
         program: program.clone(),
         sub,
         name: option_value(&args, "--name"),
+        room: option_value(&args, "--room").or(env_room),
         db: option_value(&args, "--db").map(PathBuf::from).or(env_db),
     })
 }
@@ -364,7 +389,12 @@ mod tests {
 
     #[test]
     fn hook_commands_of_ours_are_recognised_and_taken_apart() {
-        let hook = hook_for("Stop", "my name", Some(Path::new("/tmp/it's/c2c.db")));
+        let wiring = Wiring {
+            name: "my name",
+            room: None,
+            db: Some(Path::new("/tmp/it's/c2c.db")),
+        };
+        let hook = hook_for("Stop", &wiring);
         let command = hook["command"].as_str().unwrap();
         let parsed = parse_hook_command(command).unwrap();
         assert_eq!(parsed.sub, "wait");

@@ -1,5 +1,6 @@
-//! `claude-c2c tail`: follow the bus, printing each message as it is committed (or, with
-//! `--since`, from an id on), optionally only those to or from a name or with a tag. It only
+//! `claude-c2c tail`: follow the bus, printing each message of the room (or of every room) as
+//! it is committed (or, with `--since`, from an id on), each with its room, optionally only
+//! those to or from a name or with a tag. It only
 //! reads: nothing is marked read or delivered. Between looks it sleeps until a write to the
 //! database is noticed (the same watcher that wakes `wait_for_message`).
 
@@ -27,6 +28,9 @@ pub struct TailArgs {
     /// Print each message as one line of JSON.
     #[arg(long)]
     json: bool,
+    /// Follow every room, not only --room.
+    #[arg(long)]
+    pub all_rooms: bool,
     /// Look at least this often, in milliseconds, even when no write was noticed.
     #[arg(long, default_value_t = 1000, value_name = "MS", hide = true)]
     poll_ms: u64,
@@ -35,10 +39,12 @@ pub struct TailArgs {
 /// How many rows one look at the table reads at most.
 const BATCH: u32 = 500;
 
-/// Follows the bus on `db` (the file at `path`) until interrupted or stdout closes.
+/// Follows `room` (every room if `None`) on `db` (the file at `path`) until interrupted or
+/// stdout closes.
 pub fn run(
     db: &rusqlite::Connection,
     path: &Path,
+    room: Option<&str>,
     args: &TailArgs,
     color: bool,
 ) -> Result<(), String> {
@@ -52,15 +58,17 @@ pub fn run(
     loop {
         let batch = messages::after(db, last, BATCH).map_err(fail)?;
         let mut out = stdout.lock();
-        for message in &batch {
+        for (in_room, message) in &batch {
             last = message.id;
-            if !wanted(message, args) {
+            if room.is_some_and(|r| r != in_room) || !wanted(message, args) {
                 continue;
             }
             let line = if args.json {
-                serde_json::to_string(message).expect("messages serialise")
+                let mut object = serde_json::to_value(message).expect("messages serialise");
+                object["room"] = in_room.as_str().into();
+                object.to_string()
             } else {
-                format_line(message, color)
+                format_line(in_room, message, color)
             };
             // A closed pipe (`tail | head`) is the reader saying it has seen enough.
             if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
@@ -82,8 +90,8 @@ fn wanted(message: &Message, args: &TailArgs) -> bool {
     name_ok && tag_ok
 }
 
-/// `#id  time  from -> to  [tag]  body`.
-pub fn format_line(message: &Message, color: bool) -> String {
+/// `#id  time  room  from -> to  [tag]  body`.
+pub fn format_line(room: &str, message: &Message, color: bool) -> String {
     let time = super::render::cell(
         "created_at",
         &serde_json::Value::String(message.created_at.clone()),
@@ -98,7 +106,7 @@ pub fn format_line(message: &Message, color: bool) -> String {
         .map(|t| format!("  [{t}]"))
         .unwrap_or_default();
     format!(
-        "#{}  {time}  {route}{tag}  {}",
+        "#{}  {time}  {room}  {route}{tag}  {}",
         message.id,
         message.body.replace('\n', "\n    ")
     )

@@ -106,8 +106,9 @@ pub fn send(
     reply_to: Option<i64>,
 ) -> rusqlite::Result<i64> {
     db.prepare_cached(
-        "INSERT INTO messages (from_session, from_name, to_name, body, tag, created_at, reply_to)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO messages (from_session, from_name, to_name, body, tag, created_at, reply_to,
+                               room)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         from.session_id,
@@ -116,30 +117,38 @@ pub fn send(
         body,
         tag,
         clock::now(),
-        reply_to
+        reply_to,
+        from.room
     ])?;
     Ok(db.last_insert_rowid())
 }
 
-/// Whether `me` can see message `id`: sent to its name or to everyone, or sent under it.
-pub fn visible(db: &Connection, me: &str, id: i64) -> rusqlite::Result<bool> {
+/// Whether `me` can see message `id`: in its room, sent to its name or to everyone, or sent
+/// under it.
+pub fn visible(db: &Connection, me: &Session, id: i64) -> rusqlite::Result<bool> {
     db.prepare_cached(
-        "SELECT 1 FROM messages WHERE id = ?1 AND (to_name IN (?2, '*') OR from_name = ?2)",
+        "SELECT 1 FROM messages
+          WHERE id = ?1 AND room = ?3 AND (to_name IN (?2, '*') OR from_name = ?2)",
     )?
-    .exists(params![id, me])
+    .exists(params![id, me.name, me.room])
 }
 
 const COLUMNS: &str = "id, from_session, from_name, to_name, body, tag, created_at, reply_to";
 
-/// The first broadcast id that reader `?1` may not have read yet.
-pub(crate) const CURSOR: &str =
-    "coalesce((SELECT below FROM broadcast_cursors WHERE reader = ?1), 0)";
+/// SQL for the first broadcast id that the reader named by parameter `reader` may not have
+/// read yet in the room named by parameter `room`.
+fn cursor(reader: &str, room: &str) -> String {
+    format!(
+        "coalesce((SELECT below FROM broadcast_cursors WHERE room = {room} AND reader = {reader}), 0)"
+    )
+}
 
-/// Messages for `me` that pass `filter`: sent to its name, or broadcast by another name.
-/// Unread ones oldest first; with `unread_only` false, the latest `limit` of all, oldest first.
+/// Messages for `me` that pass `filter`: in its room, sent to its name, or broadcast by
+/// another name. Unread ones oldest first; with `unread_only` false, the latest `limit` of
+/// all, oldest first.
 pub fn inbox(
     db: &Connection,
-    me: &str,
+    me: &Session,
     unread_only: bool,
     limit: u32,
     filter: &Filter<'_>,
@@ -149,14 +158,16 @@ pub fn inbox(
     const PICK: &str = "(?2 IS NULL OR tag = ?2) AND (?4 IS NULL OR reply_to = ?4)
         AND (NOT ?5 OR NOT EXISTS (SELECT 1 FROM deliveries AS d
                                     WHERE d.message_id = m.id AND d.recipient = ?1))";
+    let cursor = cursor("?1", "?6");
     let sql = if unread_only {
         format!(
             "SELECT * FROM (SELECT {COLUMNS}, NULL FROM messages AS m
-                             WHERE to_name = ?1 AND read_at IS NULL AND {PICK}
+                             WHERE room = ?6 AND to_name = ?1 AND read_at IS NULL
+                               AND {PICK}
                              ORDER BY id LIMIT ?3)
              UNION ALL
              SELECT * FROM (SELECT {COLUMNS}, NULL FROM messages AS m
-                             WHERE to_name = '*' AND id >= {CURSOR}
+                             WHERE room = ?6 AND to_name = '*' AND id >= {cursor}
                                AND from_name != ?1 AND {PICK}
                                AND NOT EXISTS (SELECT 1 FROM broadcast_reads AS r
                                                 WHERE r.message_id = m.id AND r.reader = ?1)
@@ -166,20 +177,28 @@ pub fn inbox(
     } else {
         format!(
             "SELECT * FROM (SELECT {COLUMNS}, read_at FROM messages AS m
-                             WHERE to_name = ?1 AND {PICK}
+                             WHERE room = ?6 AND to_name = ?1 AND {PICK}
                              ORDER BY id DESC LIMIT ?3)
              UNION ALL
              SELECT * FROM (SELECT {COLUMNS}, (SELECT r.read_at FROM broadcast_reads AS r
                                                 WHERE r.message_id = m.id AND r.reader = ?1)
                               FROM messages AS m
-                             WHERE to_name = '*' AND from_name != ?1 AND {PICK}
+                             WHERE room = ?6 AND to_name = '*' AND from_name != ?1
+                               AND {PICK}
                              ORDER BY id DESC LIMIT ?3)
              ORDER BY id DESC LIMIT ?3"
         )
     };
     let mut stmt = db.prepare_cached(&sql)?;
     let rows = stmt.query_map(
-        params![me, filter.tag, limit, filter.reply_to, filter.undelivered],
+        params![
+            me.name,
+            filter.tag,
+            limit,
+            filter.reply_to,
+            filter.undelivered,
+            me.room
+        ],
         row,
     )?;
     let mut messages: Vec<Message> = rows.collect::<rusqlite::Result<_>>()?;
@@ -270,33 +289,36 @@ pub struct Outgoing {
 /// How much of a body an outbox row shows, in characters.
 pub const PREVIEW_CHARS: usize = 60;
 
-/// The latest `limit` messages sent under `me` (optionally only with `tag`), newest first,
-/// with their receipts.
+/// The latest `limit` messages sent under `me` in its room (optionally only with `tag`),
+/// newest first, with their receipts.
 pub fn outbox(
     db: &Connection,
-    me: &str,
+    me: &Session,
     limit: u32,
     tag: Option<&str>,
 ) -> rusqlite::Result<Vec<Outgoing>> {
     let mut stmt = db.prepare_cached(
         "SELECT id, to_name, tag, reply_to, created_at, substr(body, 1, ?4 + 1), read_at
-           FROM messages WHERE from_name = ?1 AND (?2 IS NULL OR tag = ?2)
+           FROM messages WHERE room = ?5 AND from_name = ?1 AND (?2 IS NULL OR tag = ?2)
           ORDER BY id DESC LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![me, tag, limit, PREVIEW_CHARS as i64], |r| {
-        Ok((
-            Outgoing {
-                id: r.get(0)?,
-                to_name: r.get(1)?,
-                tag: r.get(2)?,
-                reply_to: r.get(3)?,
-                created_at: r.get(4)?,
-                preview: preview(r.get::<_, String>(5)?),
-                recipients: Vec::new(),
-            },
-            r.get::<_, Option<String>>(6)?,
-        ))
-    })?;
+    let rows = stmt.query_map(
+        params![me.name, tag, limit, PREVIEW_CHARS as i64, me.room],
+        |r| {
+            Ok((
+                Outgoing {
+                    id: r.get(0)?,
+                    to_name: r.get(1)?,
+                    tag: r.get(2)?,
+                    reply_to: r.get(3)?,
+                    created_at: r.get(4)?,
+                    preview: preview(r.get::<_, String>(5)?),
+                    recipients: Vec::new(),
+                },
+                r.get::<_, Option<String>>(6)?,
+            ))
+        },
+    )?;
     let sent: Vec<(Outgoing, Option<String>)> = rows.collect::<rusqlite::Result<_>>()?;
     let mut deliveries = db.prepare_cached(
         "SELECT recipient, delivered_at, via FROM deliveries WHERE message_id = ?1
@@ -374,12 +396,13 @@ fn preview(mut text: String) -> String {
 }
 
 /// Up to `limit` messages with ids above `after`, in id order, as stored (a broadcast's
-/// `read_at` is null: its reads are per recipient). Reads only; marks nothing.
-pub fn after(db: &Connection, after: i64, limit: u32) -> rusqlite::Result<Vec<Message>> {
+/// `read_at` is null: its reads are per recipient), each with its room. Reads only; marks
+/// nothing.
+pub fn after(db: &Connection, after: i64, limit: u32) -> rusqlite::Result<Vec<(String, Message)>> {
     let mut stmt = db.prepare_cached(&format!(
-        "SELECT {COLUMNS}, read_at FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2"
+        "SELECT {COLUMNS}, read_at, room FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2"
     ))?;
-    let rows = stmt.query_map(params![after, limit], row)?;
+    let rows = stmt.query_map(params![after, limit], |r| Ok((r.get(9)?, row(r)?)))?;
     rows.collect()
 }
 
@@ -404,21 +427,25 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
     })
 }
 
-/// Acknowledges the messages `ids` for `me`; returns how many were marked and which were not.
+/// Acknowledges the messages `ids` for `me` (in its room: others' ids are not found);
+/// returns how many were marked and which were not.
 pub fn mark_read(
     db: &Connection,
-    me: &str,
+    session: &Session,
     ids: &[i64],
 ) -> rusqlite::Result<(usize, Vec<NotMarked>)> {
+    let me = session.name.as_str();
     let now = clock::now();
     let mut marked = 0;
     let mut not_marked = Vec::new();
     let mut lookup = db.prepare_cached(
-        "SELECT to_name, from_name, read_at IS NOT NULL FROM messages WHERE id = ?1",
+        "SELECT to_name, from_name, read_at IS NOT NULL FROM messages WHERE id = ?1 AND room = ?2",
     )?;
     for &id in ids {
         let found: Option<(String, String, bool)> = lookup
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row(params![id, session.room], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()?;
         let reason = match found {
             None => Some(NotMarkedReason::NotFound),
@@ -444,50 +471,52 @@ pub fn mark_read(
             Some(reason) => not_marked.push(NotMarked { id, reason }),
         }
     }
-    advance_cursor(db, me)?;
+    advance_cursor(db, session)?;
     Ok((marked, not_marked))
 }
 
-// Moves `me`'s broadcast cursor up to its first unread broadcast (past the newest message if
-// there is none): the scan covers only what was read since the cursor last moved.
-fn advance_cursor(db: &Connection, me: &str) -> rusqlite::Result<()> {
+// Moves `me`'s broadcast cursor up to its first unread broadcast in its room (past the newest
+// message if there is none): the scan covers only what was read since the cursor last moved.
+fn advance_cursor(db: &Connection, me: &Session) -> rusqlite::Result<()> {
+    let cursor = cursor("?1", "?2");
     db.prepare_cached(&format!(
-        "INSERT INTO broadcast_cursors (reader, below) VALUES (?1, coalesce(
+        "INSERT INTO broadcast_cursors (room, reader, below) VALUES (?2, ?1, coalesce(
             (SELECT min(m.id) FROM messages AS m
-              WHERE m.to_name = '*' AND m.id >= {CURSOR} AND m.from_name != ?1
+              WHERE m.room = ?2 AND m.to_name = '*' AND m.id >= {cursor} AND m.from_name != ?1
                 AND NOT EXISTS (SELECT 1 FROM broadcast_reads AS r
                                  WHERE r.message_id = m.id AND r.reader = ?1)),
             (SELECT coalesce(max(id), 0) + 1 FROM messages)))
-         ON CONFLICT(reader) DO UPDATE SET below = excluded.below"
+         ON CONFLICT(room, reader) DO UPDATE SET below = excluded.below"
     ))?
-    .execute([me])?;
+    .execute([&me.name, &me.room])?;
     Ok(())
 }
 
-/// Deletes messages sent before `cutoff` that are done with: direct messages once read, and
-/// broadcasts once someone other than the sender has read them and so has every live session
-/// (other than the sender's name). A broadcast nobody has read yet stays, however old, for a
+/// Deletes the messages of `room` sent before `cutoff` that are done with: direct messages
+/// once read, and broadcasts once someone other than the sender has read them and so has every
+/// live session of the room (other than the sender's name). A broadcast nobody has read yet stays, however old, for a
 /// session that registers later. Its `broadcast_reads` and `deliveries` rows go with it
 /// (`ON DELETE CASCADE`).
-pub fn prune(db: &Connection, cutoff: &str) -> rusqlite::Result<usize> {
+pub fn prune(db: &Connection, room: &str, cutoff: &str) -> rusqlite::Result<usize> {
     let direct = db
         .prepare_cached(
             "DELETE FROM messages
-              WHERE to_name != '*' AND read_at IS NOT NULL AND created_at < ?1",
+              WHERE room = ?2 AND to_name != '*' AND read_at IS NOT NULL AND created_at < ?1",
         )?
-        .execute([cutoff])?;
+        .execute([cutoff, room])?;
     let broadcast = db
         .prepare_cached(
             "DELETE FROM messages
-              WHERE to_name = '*' AND created_at < ?1
+              WHERE room = ?2 AND to_name = '*' AND created_at < ?1
                 AND EXISTS (SELECT 1 FROM broadcast_reads AS r
                              WHERE r.message_id = messages.id AND r.reader != messages.from_name)
                 AND NOT EXISTS (
                     SELECT 1 FROM sessions AS s
-                     WHERE s.superseded_at IS NULL AND s.name != messages.from_name
+                     WHERE s.room = ?2 AND s.superseded_at IS NULL
+                       AND s.name != messages.from_name
                        AND NOT EXISTS (SELECT 1 FROM broadcast_reads AS r
                                         WHERE r.message_id = messages.id AND r.reader = s.name))",
         )?
-        .execute([cutoff])?;
+        .execute([cutoff, room])?;
     Ok(direct + broadcast)
 }

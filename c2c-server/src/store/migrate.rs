@@ -108,6 +108,50 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE sessions ADD COLUMN host TEXT;
     CREATE INDEX sessions_client ON sessions(client_pid)
         WHERE client_pid IS NOT NULL AND superseded_at IS NULL;",
+    // 6: rooms, each a namespace of names, messages, broadcasts and state (what exists moves
+    // into the default room), and state entries with a version and an expiry time.
+    "ALTER TABLE sessions ADD COLUMN room TEXT NOT NULL DEFAULT 'default';
+    DROP INDEX sessions_live_name;
+    CREATE UNIQUE INDEX sessions_live_name ON sessions(room, name) WHERE superseded_at IS NULL;
+
+    ALTER TABLE messages ADD COLUMN room TEXT NOT NULL DEFAULT 'default';
+    DROP INDEX messages_to;
+    DROP INDEX messages_unread;
+    DROP INDEX messages_from;
+    CREATE INDEX messages_to ON messages(room, to_name, id);
+    CREATE INDEX messages_unread ON messages(room, to_name, id) WHERE read_at IS NULL;
+    CREATE INDEX messages_from ON messages(room, from_name, id);
+
+    CREATE TABLE state_by_room (
+        room        TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        updated_by  TEXT NOT NULL,
+        -- 1 when the key is first written, +1 on every write or delete after that.
+        version     INTEGER NOT NULL DEFAULT 1,
+        -- Reads skip the entry from this time on; a delete sets it to the time of the delete,
+        -- so the row keeps counting versions until it is pruned.
+        expires_at  TEXT,
+        PRIMARY KEY (room, key)
+    ) WITHOUT ROWID;
+    INSERT INTO state_by_room (room, key, value, updated_at, updated_by)
+        SELECT 'default', key, value, updated_at, updated_by FROM state;
+    DROP TABLE state;
+    ALTER TABLE state_by_room RENAME TO state;
+
+    CREATE TABLE cursors_by_room (
+        room   TEXT NOT NULL,
+        reader TEXT NOT NULL,
+        -- Every broadcast in the room with a smaller id is read by this reader or was sent
+        -- under its name.
+        below  INTEGER NOT NULL,
+        PRIMARY KEY (room, reader)
+    ) WITHOUT ROWID;
+    INSERT INTO cursors_by_room (room, reader, below)
+        SELECT 'default', reader, below FROM broadcast_cursors;
+    DROP TABLE broadcast_cursors;
+    ALTER TABLE cursors_by_room RENAME TO broadcast_cursors;",
 ];
 
 /// Why migrating failed.

@@ -70,10 +70,11 @@ impl Holder {
     }
 }
 
-/// Registers `name` as a new session; the name's live holder and the caller's own previous
-/// registration (`previous`) are marked superseded, keeping their history.
+/// Registers `name` in `room` as a new session; the name's live holder there and the caller's
+/// own previous registration (`previous`) are marked superseded, keeping their history.
 pub fn register(
     db: &Connection,
+    room: &str,
     name: &str,
     origin: Origin<'_>,
     metadata: &Map<String, Value>,
@@ -83,14 +84,14 @@ pub fn register(
     let now = clock::now();
     db.prepare_cached(
         "UPDATE sessions SET superseded_at = ?1, superseded_by = ?2
-          WHERE superseded_at IS NULL AND (name = ?3 OR session_id = ?4)",
+          WHERE superseded_at IS NULL AND ((room = ?5 AND name = ?3) OR session_id = ?4)",
     )?
-    .execute(params![now, session_id, name, previous])?;
+    .execute(params![now, session_id, name, previous, room])?;
     let process = origin.process;
     db.prepare_cached(
         "INSERT INTO sessions (session_id, name, cwd, started_at, last_seen_at, metadata,
-                               claude_session_id, pid, client_pid, host)
-         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9)",
+                               claude_session_id, pid, client_pid, host, room)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         session_id,
@@ -102,10 +103,12 @@ pub fn register(
         process.map(|p| p.pid),
         process.and_then(|p| p.client_pid),
         process.map(|p| p.host.as_str()),
+        room,
     ])?;
     Ok(Session {
         session_id,
         name: name.to_string(),
+        room: room.to_string(),
     })
 }
 
@@ -150,14 +153,19 @@ pub fn standing(db: &Connection, session_id: &str) -> rusqlite::Result<Standing>
     })
 }
 
-/// The live sessions seen since `cutoff`, most recently seen first.
-pub fn list(db: &Connection, cutoff: &str, me: Option<&str>) -> rusqlite::Result<Vec<SessionInfo>> {
+/// The live sessions of `room` seen since `cutoff`, most recently seen first.
+pub fn list(
+    db: &Connection,
+    room: &str,
+    cutoff: &str,
+    me: Option<&str>,
+) -> rusqlite::Result<Vec<SessionInfo>> {
     let mut stmt = db.prepare_cached(
         "SELECT session_id, name, cwd, started_at, last_seen_at, metadata FROM sessions
-          WHERE superseded_at IS NULL AND last_seen_at >= ?1
+          WHERE room = ?2 AND superseded_at IS NULL AND last_seen_at >= ?1
           ORDER BY last_seen_at DESC",
     )?;
-    let rows = stmt.query_map([cutoff], |r| {
+    let rows = stmt.query_map([cutoff, room], |r| {
         let session_id: String = r.get(0)?;
         let metadata: Option<String> = r.get(5)?;
         Ok(SessionInfo {
@@ -187,43 +195,47 @@ fn metadata_object(stored: Option<&str>) -> Map<String, Value> {
     }
 }
 
-/// Deletes the registrations, live or superseded, last seen before `cutoff`, except `keep`;
-/// returns how many. Messages are addressed by name, so a deleted session's unread messages
+/// Deletes the registrations of `room`, live or superseded, last seen before `cutoff`, except
+/// `keep`; returns how many. Messages are addressed by name, so a deleted session's unread messages
 /// wait for the next session of that name; a server that registered by `--name` registers
 /// again on its next call.
-pub fn prune(db: &Connection, cutoff: &str, keep: Option<&str>) -> rusqlite::Result<usize> {
-    db.prepare_cached("DELETE FROM sessions WHERE last_seen_at < ?1 AND session_id IS NOT ?2")?
-        .execute(params![cutoff, keep])
+pub fn prune(
+    db: &Connection,
+    room: &str,
+    cutoff: &str,
+    keep: Option<&str>,
+) -> rusqlite::Result<usize> {
+    db.prepare_cached(
+        "DELETE FROM sessions WHERE room = ?3 AND last_seen_at < ?1 AND session_id IS NOT ?2",
+    )?
+    .execute(params![cutoff, keep, room])
 }
 
-/// The live registration holding `name`, if any.
-pub fn live(db: &Connection, name: &str) -> rusqlite::Result<Option<Session>> {
-    Ok(holder(db, name)?.map(|h| h.session))
+/// The live registration holding `name` in `room`, if any.
+pub fn live(db: &Connection, room: &str, name: &str) -> rusqlite::Result<Option<Session>> {
+    Ok(holder(db, room, name)?.map(|h| h.session))
 }
 
-/// Whether any session, live or superseded, has ever registered as `name`.
-pub fn ever_registered(db: &Connection, name: &str) -> rusqlite::Result<bool> {
-    if live(db, name)?.is_some() {
+/// Whether any session, live or superseded, has ever registered as `name` in `room`.
+pub fn ever_registered(db: &Connection, room: &str, name: &str) -> rusqlite::Result<bool> {
+    if live(db, room, name)?.is_some() {
         return Ok(true);
     }
-    db.prepare_cached("SELECT 1 FROM sessions WHERE name = ?1")?
-        .exists([name])
+    db.prepare_cached("SELECT 1 FROM sessions WHERE room = ?1 AND name = ?2")?
+        .exists([room, name])
 }
 
-/// The live registration of `name` with the process that made it, if any.
-pub fn holder(db: &Connection, name: &str) -> rusqlite::Result<Option<Holder>> {
+/// The live registration of `name` in `room` with the process that made it, if any.
+pub fn holder(db: &Connection, room: &str, name: &str) -> rusqlite::Result<Option<Holder>> {
     db.prepare_cached(
-        "SELECT session_id, name, pid, host FROM sessions
-          WHERE name = ?1 AND superseded_at IS NULL",
+        "SELECT session_id, name, room, pid, host FROM sessions
+          WHERE room = ?1 AND name = ?2 AND superseded_at IS NULL",
     )?
-    .query_row([name], |r| {
+    .query_row([room, name], |r| {
         Ok(Holder {
-            session: Session {
-                session_id: r.get(0)?,
-                name: r.get(1)?,
-            },
-            pid: r.get(2)?,
-            host: r.get(3)?,
+            session: session_row(r)?,
+            pid: r.get(3)?,
+            host: r.get(4)?,
         })
     })
     .optional()
@@ -238,12 +250,12 @@ pub fn started_by(
     host: &str,
 ) -> rusqlite::Result<Option<(Session, Standing)>> {
     db.prepare_cached(
-        "SELECT session_id, name, superseded_at IS NULL FROM sessions
+        "SELECT session_id, name, room, superseded_at IS NULL FROM sessions
           WHERE client_pid = ?1 AND coalesce(host, '') = ?2
           ORDER BY superseded_at IS NULL DESC, last_seen_at DESC LIMIT 1",
     )?
     .query_row(params![client_pid, host], |r| {
-        let live: bool = r.get(2)?;
+        let live: bool = r.get(3)?;
         Ok((
             session_row(r)?,
             if live {
@@ -262,7 +274,7 @@ pub fn serving_claude_session(
     claude_session: &str,
 ) -> rusqlite::Result<Option<Session>> {
     db.prepare_cached(
-        "SELECT session_id, name FROM sessions
+        "SELECT session_id, name, room FROM sessions
           WHERE claude_session_id = ?1 AND superseded_at IS NULL
           ORDER BY last_seen_at DESC LIMIT 1",
     )?
@@ -270,22 +282,29 @@ pub fn serving_claude_session(
     .optional()
 }
 
-/// The most recently seen live registration of a server started in `cwd` (registrations made
-/// from the command line have no server, and do not count).
-pub fn latest_server_in(db: &Connection, cwd: &str) -> rusqlite::Result<Option<Session>> {
+/// The most recently seen live registration of a server started in `cwd`, in `room` if given
+/// (registrations made from the command line have no server, and do not count).
+pub fn latest_server_in(
+    db: &Connection,
+    cwd: &str,
+    room: Option<&str>,
+) -> rusqlite::Result<Option<Session>> {
     db.prepare_cached(
-        "SELECT session_id, name FROM sessions
+        "SELECT session_id, name, room FROM sessions
           WHERE cwd = ?1 AND pid IS NOT NULL AND superseded_at IS NULL
+            AND (?2 IS NULL OR room = ?2)
           ORDER BY last_seen_at DESC LIMIT 1",
     )?
-    .query_row([cwd], session_row)
+    .query_row(params![cwd, room], session_row)
     .optional()
 }
 
+// A session from the first three columns: session_id, name, room.
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
     Ok(Session {
         session_id: r.get(0)?,
         name: r.get(1)?,
+        room: r.get(2)?,
     })
 }
 
@@ -309,6 +328,8 @@ pub fn is_hook_waiter(db: &Connection, session_id: &str, waiter: &str) -> rusqli
 /// A live session with its count of unread messages, for people looking at the bus.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Overview {
+    /// The room it is in.
+    pub room: String,
     /// The name.
     pub name: String,
     /// When it last called a tool.
@@ -319,27 +340,40 @@ pub struct Overview {
     pub unread: i64,
 }
 
-/// Every live session, most recently seen first, with its unread count.
-pub fn overview(db: &Connection) -> rusqlite::Result<Vec<Overview>> {
+/// Every live session of `room` (of every room if `None`), by room, most recently seen first,
+/// with its unread count.
+pub fn overview(db: &Connection, room: Option<&str>) -> rusqlite::Result<Vec<Overview>> {
     let mut stmt = db.prepare_cached(
-        "SELECT s.name, s.last_seen_at, s.cwd,
-                (SELECT count(*) FROM messages WHERE to_name = s.name AND read_at IS NULL)
+        "SELECT s.room, s.name, s.last_seen_at, s.cwd,
+                (SELECT count(*) FROM messages
+                  WHERE room = s.room AND to_name = s.name AND read_at IS NULL)
               + (SELECT count(*) FROM messages AS m
-                  WHERE m.to_name = '*' AND m.from_name != s.name
+                  WHERE m.room = s.room AND m.to_name = '*' AND m.from_name != s.name
                     AND m.id >= coalesce((SELECT below FROM broadcast_cursors
-                                           WHERE reader = s.name), 0)
+                                           WHERE room = s.room AND reader = s.name), 0)
                     AND NOT EXISTS (SELECT 1 FROM broadcast_reads AS r
                                      WHERE r.message_id = m.id AND r.reader = s.name))
-           FROM sessions AS s WHERE s.superseded_at IS NULL
-          ORDER BY s.last_seen_at DESC",
+           FROM sessions AS s WHERE s.superseded_at IS NULL AND (?1 IS NULL OR s.room = ?1)
+          ORDER BY s.room, s.last_seen_at DESC",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map([room], |r| {
         Ok(Overview {
-            name: r.get(0)?,
-            last_seen_at: r.get(1)?,
-            cwd: r.get(2)?,
-            unread: r.get(3)?,
+            room: r.get(0)?,
+            name: r.get(1)?,
+            last_seen_at: r.get(2)?,
+            cwd: r.get(3)?,
+            unread: r.get(4)?,
         })
     })?;
+    rows.collect()
+}
+
+/// Every room that holds anything: a session, a message or a state entry, in name order.
+pub fn rooms(db: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = db.prepare_cached(
+        "SELECT DISTINCT room FROM sessions UNION SELECT DISTINCT room FROM messages
+         UNION SELECT DISTINCT room FROM state ORDER BY 1",
+    )?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
     rows.collect()
 }

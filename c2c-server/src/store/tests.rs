@@ -7,6 +7,7 @@ use super::sessions::{self, Origin, Standing};
 use super::state;
 use crate::call::Session;
 use crate::clock;
+use crate::config::DEFAULT_ROOM as ROOM;
 
 fn db() -> rusqlite::Connection {
     super::open_in_memory().unwrap()
@@ -15,6 +16,7 @@ fn db() -> rusqlite::Connection {
 fn register(db: &rusqlite::Connection, name: &str) -> Session {
     sessions::register(
         db,
+        ROOM,
         name,
         Origin {
             cwd: Some("/repo"),
@@ -25,6 +27,15 @@ fn register(db: &rusqlite::Connection, name: &str) -> Session {
         None,
     )
     .unwrap()
+}
+
+// A reader of the default room (the queries that take a session read only its name and room).
+fn member(name: &str) -> Session {
+    Session {
+        session_id: String::new(),
+        name: name.to_string(),
+        room: ROOM.to_string(),
+    }
 }
 
 fn ids(list: &[messages::Message]) -> Vec<i64> {
@@ -80,7 +91,7 @@ fn registering_a_taken_name_supersedes_the_holder() {
         sessions::heartbeat(&db, &new.session_id, &now).unwrap(),
         Standing::Live
     );
-    let listed = sessions::list(&db, "", Some(&new.session_id)).unwrap();
+    let listed = sessions::list(&db, ROOM, "", Some(&new.session_id)).unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].session_id, new.session_id);
     assert!(listed[0].is_self);
@@ -101,13 +112,14 @@ fn re_registering_under_a_new_name_retires_the_previous_registration() {
     let first = register(&db, "a");
     let second = sessions::register(
         &db,
+        ROOM,
         "b",
         Origin::default(),
         &Map::new(),
         Some(&first.session_id),
     )
     .unwrap();
-    let names: Vec<String> = sessions::list(&db, "", None)
+    let names: Vec<String> = sessions::list(&db, ROOM, "", None)
         .unwrap()
         .into_iter()
         .map(|s| s.name)
@@ -120,7 +132,7 @@ fn re_registering_under_a_new_name_retires_the_previous_registration() {
 fn names_containing_stale_are_ordinary() {
     let db = db();
     register(&db, "x-stale-y");
-    let listed = sessions::list(&db, "", None).unwrap();
+    let listed = sessions::list(&db, ROOM, "", None).unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].name, "x-stale-y");
 }
@@ -130,15 +142,18 @@ fn list_sessions_honours_the_cutoff_and_metadata() {
     let db = db();
     let mut meta = Map::new();
     meta.insert("repo".into(), json!("etl"));
-    sessions::register(&db, "local", Origin::default(), &meta, None).unwrap();
-    assert_eq!(sessions::list(&db, "", None).unwrap()[0].metadata, meta);
-    assert!(sessions::list(&db, "9999", None).unwrap().is_empty());
+    sessions::register(&db, ROOM, "local", Origin::default(), &meta, None).unwrap();
+    assert_eq!(
+        sessions::list(&db, ROOM, "", None).unwrap()[0].metadata,
+        meta
+    );
+    assert!(sessions::list(&db, ROOM, "9999", None).unwrap().is_empty());
 }
 
 #[test]
 fn metadata_an_older_writer_left_is_shown_as_an_object() {
     let db = db();
-    let id = sessions::register(&db, "local", Origin::default(), &Map::new(), None)
+    let id = sessions::register(&db, ROOM, "local", Origin::default(), &Map::new(), None)
         .unwrap()
         .session_id;
     for (stored, shown) in [
@@ -154,7 +169,7 @@ fn metadata_an_older_writer_left_is_shown_as_an_object() {
             rusqlite::params![stored, id],
         )
         .unwrap();
-        let listed = sessions::list(&db, "", None).unwrap();
+        let listed = sessions::list(&db, ROOM, "", None).unwrap();
         assert_eq!(json!(listed[0].metadata), shown, "stored {stored:?}");
     }
 }
@@ -167,7 +182,7 @@ fn direct_messages_reach_only_their_recipient_in_order() {
     let m1 = messages::send(&db, &a, "b", "one", Some("status"), None).unwrap();
     let m2 = messages::send(&db, &a, "b", "two", None, None).unwrap();
     messages::send(&db, &a, "c", "not for b", None, None).unwrap();
-    let inbox = messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap();
+    let inbox = messages::inbox(&db, &member("b"), true, 20, &Filter::default()).unwrap();
     assert_eq!(ids(&inbox), vec![m1, m2]);
     assert_eq!(inbox[0].from_name, "a");
     assert_eq!(inbox[0].from_session, a.session_id);
@@ -176,7 +191,7 @@ fn direct_messages_reach_only_their_recipient_in_order() {
     assert_eq!(
         ids(&messages::inbox(
             &db,
-            "b",
+            &member("b"),
             true,
             20,
             &Filter {
@@ -188,11 +203,11 @@ fn direct_messages_reach_only_their_recipient_in_order() {
         vec![m1]
     );
     assert_eq!(
-        ids(&messages::inbox(&db, "b", true, 1, &Filter::default()).unwrap()),
+        ids(&messages::inbox(&db, &member("b"), true, 1, &Filter::default()).unwrap()),
         vec![m1]
     );
     assert!(
-        messages::inbox(&db, "a", true, 20, &Filter::default())
+        messages::inbox(&db, &member("a"), true, 20, &Filter::default())
             .unwrap()
             .is_empty()
     );
@@ -204,7 +219,8 @@ fn mark_read_acknowledges_only_what_is_addressed_to_the_caller() {
     let a = register(&db, "a");
     let mine = messages::send(&db, &a, "b", "for b", None, None).unwrap();
     let theirs = messages::send(&db, &a, "c", "for c", None, None).unwrap();
-    let (marked, not_marked) = messages::mark_read(&db, "b", &[mine, theirs, 999]).unwrap();
+    let (marked, not_marked) =
+        messages::mark_read(&db, &member("b"), &[mine, theirs, 999]).unwrap();
     assert_eq!(marked, 1);
     assert_eq!(
         not_marked,
@@ -219,16 +235,16 @@ fn mark_read_acknowledges_only_what_is_addressed_to_the_caller() {
             },
         ]
     );
-    let (marked, not_marked) = messages::mark_read(&db, "b", &[mine]).unwrap();
+    let (marked, not_marked) = messages::mark_read(&db, &member("b"), &[mine]).unwrap();
     assert_eq!(
         (marked, not_marked[0].reason),
         (0, NotMarkedReason::AlreadyRead)
     );
     assert_eq!(
-        ids(&messages::inbox(&db, "c", true, 20, &Filter::default()).unwrap()),
+        ids(&messages::inbox(&db, &member("c"), true, 20, &Filter::default()).unwrap()),
         vec![theirs]
     );
-    let all = messages::inbox(&db, "b", false, 20, &Filter::default()).unwrap();
+    let all = messages::inbox(&db, &member("b"), false, 20, &Filter::default()).unwrap();
     assert_eq!(ids(&all), vec![mine]);
     assert!(all[0].read_at.is_some());
 }
@@ -241,35 +257,35 @@ fn broadcasts_keep_read_state_per_recipient() {
     register(&db, "c");
     let id = messages::send(&db, &a, "*", "hello all", None, None).unwrap();
     assert!(
-        messages::inbox(&db, "a", true, 20, &Filter::default())
+        messages::inbox(&db, &member("a"), true, 20, &Filter::default())
             .unwrap()
             .is_empty(),
         "own broadcast"
     );
     assert_eq!(
-        messages::mark_read(&db, "a", &[id]).unwrap().1[0].reason,
+        messages::mark_read(&db, &member("a"), &[id]).unwrap().1[0].reason,
         NotMarkedReason::NotAddressedToYou
     );
-    assert_eq!(messages::mark_read(&db, "b", &[id]).unwrap().0, 1);
+    assert_eq!(messages::mark_read(&db, &member("b"), &[id]).unwrap().0, 1);
     assert!(
-        messages::inbox(&db, "b", true, 20, &Filter::default())
+        messages::inbox(&db, &member("b"), true, 20, &Filter::default())
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        ids(&messages::inbox(&db, "c", true, 20, &Filter::default()).unwrap()),
+        ids(&messages::inbox(&db, &member("c"), true, 20, &Filter::default()).unwrap()),
         vec![id]
     );
     // A session that registers later still sees it.
     register(&db, "late");
     assert_eq!(
-        ids(&messages::inbox(&db, "late", true, 20, &Filter::default()).unwrap()),
+        ids(&messages::inbox(&db, &member("late"), true, 20, &Filter::default()).unwrap()),
         vec![id]
     );
-    let b_all = messages::inbox(&db, "b", false, 20, &Filter::default()).unwrap();
+    let b_all = messages::inbox(&db, &member("b"), false, 20, &Filter::default()).unwrap();
     assert!(b_all[0].read_at.is_some());
     assert_eq!(
-        messages::inbox(&db, "c", false, 20, &Filter::default()).unwrap()[0].read_at,
+        messages::inbox(&db, &member("c"), false, 20, &Filter::default()).unwrap()[0].read_at,
         None
     );
 }
@@ -281,9 +297,9 @@ fn inbox_of_everything_shows_the_latest_oldest_first() {
     let sent: Vec<i64> = (0..5)
         .map(|i| messages::send(&db, &a, "b", &format!("m{i}"), None, None).unwrap())
         .collect();
-    messages::mark_read(&db, "b", &sent).unwrap();
+    messages::mark_read(&db, &member("b"), &sent).unwrap();
     assert_eq!(
-        ids(&messages::inbox(&db, "b", false, 2, &Filter::default()).unwrap()),
+        ids(&messages::inbox(&db, &member("b"), false, 2, &Filter::default()).unwrap()),
         sent[3..].to_vec()
     );
 }
@@ -323,10 +339,10 @@ fn prune_removes_read_and_fully_read_messages_only() {
     let read = messages::send(&db, &a, "b", "read", None, None).unwrap();
     let unread = messages::send(&db, &a, "b", "unread", None, None).unwrap();
     let broadcast = messages::send(&db, &a, "*", "all", None, None).unwrap();
-    let inbox = messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap();
+    let inbox = messages::inbox(&db, &member("b"), true, 20, &Filter::default()).unwrap();
     messages::deliver(&db, "b", &inbox, messages::Via::Inbox).unwrap();
-    messages::mark_read(&db, "b", &[read, broadcast]).unwrap();
-    messages::mark_read(&db, "c", &[broadcast]).unwrap();
+    messages::mark_read(&db, &member("b"), &[read, broadcast]).unwrap();
+    messages::mark_read(&db, &member("c"), &[broadcast]).unwrap();
     assert_eq!(rows_of(&db, "deliveries", read), 1);
     assert_eq!(rows_of(&db, "broadcast_reads", broadcast), 2);
     assert_eq!(rows_of(&db, "deliveries", broadcast), 1);
@@ -340,11 +356,14 @@ fn prune_removes_read_and_fully_read_messages_only() {
         .unwrap();
     }
     // Both are done with, but a cut-off at (not after) the moment they were sent keeps them.
-    assert_eq!(messages::prune(&db, &created_at(&db, read)).unwrap(), 0);
+    assert_eq!(
+        messages::prune(&db, ROOM, &created_at(&db, read)).unwrap(),
+        0
+    );
     assert!(exists(&db, read));
     let last = created_at(&db, broadcast);
     assert_eq!(
-        messages::prune(&db, &last).unwrap(),
+        messages::prune(&db, ROOM, &last).unwrap(),
         1,
         "only `read` is older"
     );
@@ -354,19 +373,19 @@ fn prune_removes_read_and_fully_read_messages_only() {
 
     // A cut-off after both: the broadcast goes with its read rows; the unread message stays.
     let future = "9999-01-01T00:00:00.000000+00:00";
-    assert_eq!(messages::prune(&db, future).unwrap(), 1);
+    assert_eq!(messages::prune(&db, ROOM, future).unwrap(), 1);
     assert!(!exists(&db, broadcast) && exists(&db, unread));
     assert_eq!(rows_of(&db, "broadcast_reads", broadcast), 0);
     assert_eq!(rows_of(&db, "deliveries", broadcast), 0);
-    assert_eq!(messages::prune(&db, future).unwrap(), 0);
+    assert_eq!(messages::prune(&db, ROOM, future).unwrap(), 0);
     assert_eq!(
-        ids(&messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap()),
+        ids(&messages::inbox(&db, &member("b"), true, 20, &Filter::default()).unwrap()),
         vec![unread]
     );
     // Every registration not seen since the cut-off goes, live or superseded, but the one
     // kept (the caller's); the unread message to b stays for whoever takes the name next.
     assert_eq!(
-        sessions::prune(&db, future, Some(&a.session_id)).unwrap(),
+        sessions::prune(&db, ROOM, future, Some(&a.session_id)).unwrap(),
         2
     );
     assert_eq!(
@@ -374,7 +393,7 @@ fn prune_removes_read_and_fully_read_messages_only() {
         Standing::Live
     );
     assert_eq!(
-        ids(&messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap()),
+        ids(&messages::inbox(&db, &member("b"), true, 20, &Filter::default()).unwrap()),
         vec![unread]
     );
 }
@@ -388,15 +407,15 @@ fn prune_keeps_a_broadcast_until_every_live_session_has_read_it() {
     register(&db, "c"); // supersedes `old_c`, which never reads anything
     let broadcast = messages::send(&db, &a, "*", "all", None, None).unwrap();
     let future = "9999-01-01T00:00:00.000000+00:00";
-    messages::mark_read(&db, "b", &[broadcast]).unwrap();
+    messages::mark_read(&db, &member("b"), &[broadcast]).unwrap();
     // The live c has not read it: it stays, though b has.
-    assert_eq!(messages::prune(&db, future).unwrap(), 0);
-    messages::mark_read(&db, "c", &[broadcast]).unwrap();
-    assert_eq!(messages::prune(&db, future).unwrap(), 1);
+    assert_eq!(messages::prune(&db, ROOM, future).unwrap(), 0);
+    messages::mark_read(&db, &member("c"), &[broadcast]).unwrap();
+    assert_eq!(messages::prune(&db, ROOM, future).unwrap(), 1);
     assert!(!exists(&db, broadcast));
     // The registrations go too, all being last seen before the cut-off, but the caller's.
     assert_eq!(
-        sessions::prune(&db, future, Some(&a.session_id)).unwrap(),
+        sessions::prune(&db, ROOM, future, Some(&a.session_id)).unwrap(),
         3
     );
     assert_eq!(
@@ -418,9 +437,9 @@ fn prune_keeps_sessions_seen_after_the_cut_off() {
         )
         .unwrap();
     // Seen at (not before) the cut-off: it stays, and so does the later live registration.
-    assert_eq!(sessions::prune(&db, &seen, None).unwrap(), 0);
+    assert_eq!(sessions::prune(&db, ROOM, &seen, None).unwrap(), 0);
     assert_eq!(
-        sessions::prune(&db, "1970-01-01T00:00:00.000000+00:00", None).unwrap(),
+        sessions::prune(&db, ROOM, "1970-01-01T00:00:00.000000+00:00", None).unwrap(),
         0
     );
     let count = |db: &rusqlite::Connection| -> i64 {
@@ -431,6 +450,7 @@ fn prune_keeps_sessions_seen_after_the_cut_off() {
     assert_eq!(
         sessions::prune(
             &db,
+            ROOM,
             "9999-01-01T00:00:00.000000+00:00",
             Some(&live.session_id)
         )
@@ -447,29 +467,48 @@ fn a_broadcast_nobody_could_read_yet_survives_prune_for_a_late_joiner() {
     // Nobody but the sender is registered: the broadcast has no reader yet.
     let broadcast = messages::send(&db, &a, "*", "lonely", None, None).unwrap();
     let future = "9999-01-01T00:00:00.000000+00:00";
-    assert_eq!(messages::prune(&db, future).unwrap(), 0);
+    assert_eq!(messages::prune(&db, ROOM, future).unwrap(), 0);
     register(&db, "late");
     assert_eq!(
-        ids(&messages::inbox(&db, "late", true, 20, &Filter::default()).unwrap()),
+        ids(&messages::inbox(&db, &member("late"), true, 20, &Filter::default()).unwrap()),
         vec![broadcast]
     );
+}
+
+// A plain write (last writer wins) of `value` at `key` in `room` by `by`.
+fn put(db: &rusqlite::Connection, room: &str, key: &str, value: &str, by: &str) -> i64 {
+    let write = state::Write {
+        room,
+        key,
+        value,
+        by,
+        if_version: None,
+        expires_at: None,
+    };
+    state::set(db, &write).unwrap().unwrap()
 }
 
 #[test]
 fn state_is_last_writer_wins_with_its_writer() {
     let db = db();
-    state::set(&db, "run/last", &json!({"id": "abc"}).to_string(), "a").unwrap();
-    state::set(&db, "run/last", &json!("def").to_string(), "b").unwrap();
-    state::set(&db, "other", "1", "a").unwrap();
-    state::set(&db, "run%", "2", "a").unwrap();
-    let entry = state::get(&db, "run/last").unwrap().unwrap();
-    assert_eq!(
-        (entry.value, entry.updated_by.as_str()),
-        (json!("def"), "b")
+    put(
+        &db,
+        ROOM,
+        "run/last",
+        &json!({"id": "abc"}).to_string(),
+        "a",
     );
-    assert!(state::get(&db, "missing").unwrap().is_none());
+    put(&db, ROOM, "run/last", &json!("def").to_string(), "b");
+    put(&db, ROOM, "other", "1", "a");
+    put(&db, ROOM, "run%", "2", "a");
+    let entry = state::get(&db, ROOM, "run/last").unwrap().unwrap();
+    assert_eq!(
+        (entry.value, entry.updated_by.as_str(), entry.version),
+        (json!("def"), "b", 2)
+    );
+    assert!(state::get(&db, ROOM, "missing").unwrap().is_none());
     let keys = |p| {
-        state::list(&db, p)
+        state::list(&db, ROOM, p)
             .unwrap()
             .into_iter()
             .map(|e| e.key)
@@ -482,6 +521,167 @@ fn state_is_last_writer_wins_with_its_writer() {
 }
 
 #[test]
+fn a_conditional_write_happens_only_at_the_version_asked_for() {
+    let db = db();
+    let write = |if_version, value| {
+        let w = state::Write {
+            room: ROOM,
+            key: "k",
+            value,
+            by: "a",
+            if_version: Some(if_version),
+            expires_at: None,
+        };
+        state::set(&db, &w).unwrap()
+    };
+    let conflict = write(3, "1").unwrap_err();
+    assert_eq!((conflict.expected, conflict.found()), (3, 0));
+    assert!(conflict.current.is_none());
+    assert_eq!(write(0, "1"), Ok(1));
+    let conflict = write(0, "2").unwrap_err();
+    assert_eq!(conflict.found(), 1);
+    assert_eq!(conflict.current.unwrap().value, json!(1));
+    assert_eq!(write(1, "2"), Ok(2));
+    assert_eq!(write(1, "3").unwrap_err().found(), 2);
+    // The losing writes changed nothing.
+    let entry = state::get(&db, ROOM, "k").unwrap().unwrap();
+    assert_eq!((entry.value, entry.version), (json!(2), 2));
+}
+
+#[test]
+fn a_deleted_or_expired_entry_is_gone_but_its_versions_never_come_back() {
+    let db = db();
+    put(&db, ROOM, "k", "1", "a");
+    assert_eq!(
+        state::delete(&db, ROOM, "k", "b", Some(2))
+            .unwrap()
+            .unwrap_err()
+            .found(),
+        1
+    );
+    assert_eq!(
+        state::delete(&db, ROOM, "k", "b", Some(1)).unwrap(),
+        Ok(Some(1))
+    );
+    assert!(state::get(&db, ROOM, "k").unwrap().is_none());
+    assert!(state::list(&db, ROOM, None).unwrap().is_empty());
+    // Deleting what is not there deletes nothing; at version 0 it is "absent", as asked.
+    assert_eq!(state::delete(&db, ROOM, "k", "b", None).unwrap(), Ok(None));
+    assert_eq!(
+        state::delete(&db, ROOM, "k", "b", Some(0)).unwrap(),
+        Ok(None)
+    );
+    // Taken again, the key goes on counting: the delete was version 2.
+    assert_eq!(put(&db, ROOM, "k", "2", "c"), 3);
+
+    let past = clock::ago(std::time::Duration::from_secs(1));
+    let lease = |if_version, by, expires_at| {
+        let w = state::Write {
+            room: ROOM,
+            key: "lease",
+            value: "\"mine\"",
+            by,
+            if_version: Some(if_version),
+            expires_at,
+        };
+        state::set(&db, &w).unwrap()
+    };
+    assert_eq!(lease(0, "a", Some(past.as_str())), Ok(1));
+    // Expired at once: nobody holds it, and the next taker gets version 2, so the first
+    // holder's renewal (at version 1) fails.
+    assert!(state::get(&db, ROOM, "lease").unwrap().is_none());
+    assert_eq!(lease(0, "b", None), Ok(2));
+    assert_eq!(lease(1, "a", None).unwrap_err().found(), 2);
+    // Pruning removes the expired rows only.
+    assert_eq!(state::prune(&db, ROOM, &clock::now()).unwrap(), 0);
+    let w = state::Write {
+        room: ROOM,
+        key: "gone",
+        value: "1",
+        by: "a",
+        if_version: None,
+        expires_at: Some(&past),
+    };
+    state::set(&db, &w).unwrap().unwrap();
+    assert_eq!(
+        state::prune(&db, ROOM, &clock::now()).unwrap(),
+        1,
+        "only gone: k was taken again"
+    );
+    assert!(state::get(&db, ROOM, "gone").unwrap().is_none());
+    assert_eq!(state::get(&db, ROOM, "lease").unwrap().unwrap().version, 2);
+}
+
+#[test]
+fn rooms_keep_their_own_names_messages_and_state() {
+    let db = db();
+    let in_room = |room: &str, name: &str| {
+        sessions::register(&db, room, name, Origin::default(), &Map::new(), None).unwrap()
+    };
+    let a1 = in_room(ROOM, "a");
+    let a2 = in_room("two", "a");
+    let b2 = in_room("two", "b");
+    // The same name in two rooms: neither supersedes the other.
+    assert_eq!(
+        sessions::standing(&db, &a1.session_id).unwrap(),
+        Standing::Live
+    );
+    assert_eq!(sessions::live(&db, "two", "a").unwrap(), Some(a2.clone()));
+    let direct = messages::send(&db, &b2, "a", "for a in two", None, None).unwrap();
+    let broadcast = messages::send(&db, &b2, "*", "all of two", None, None).unwrap();
+    assert!(
+        messages::inbox(&db, &a1, true, 20, &Filter::default())
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        ids(&messages::inbox(&db, &a2, true, 20, &Filter::default()).unwrap()),
+        vec![direct, broadcast]
+    );
+    // Ids of another room are not found there, not even to reply to.
+    let (marked, not_marked) = messages::mark_read(&db, &a1, &[direct, broadcast]).unwrap();
+    assert_eq!(marked, 0);
+    assert!(
+        not_marked
+            .iter()
+            .all(|n| n.reason == NotMarkedReason::NotFound)
+    );
+    assert!(!messages::visible(&db, &a1, direct).unwrap());
+    assert!(messages::visible(&db, &a2, direct).unwrap());
+    assert!(
+        messages::outbox(&db, &in_room(ROOM, "b"), 10, None)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(messages::outbox(&db, &b2, 10, None).unwrap().len(), 2);
+    // State.
+    put(&db, ROOM, "k", "1", "a");
+    put(&db, "two", "k", "2", "a");
+    put(&db, "two", "k", "3", "a");
+    assert_eq!(state::get(&db, ROOM, "k").unwrap().unwrap().version, 1);
+    assert_eq!(
+        state::get(&db, "two", "k").unwrap().unwrap().value,
+        json!(3)
+    );
+    assert_eq!(state::list(&db, ROOM, None).unwrap().len(), 1);
+    // Who is where.
+    let rooms = sessions::rooms(&db).unwrap();
+    assert_eq!(rooms, vec![ROOM.to_string(), "two".to_string()]);
+    let two: Vec<(String, i64)> = sessions::overview(&db, Some("two"))
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.name, o.unread))
+        .collect();
+    assert!(two.contains(&("a".into(), 2)) && two.contains(&("b".into(), 0)));
+    assert_eq!(sessions::overview(&db, None).unwrap().len(), 4);
+    // Pruning one room leaves the other alone.
+    messages::mark_read(&db, &a2, &[direct, broadcast]).unwrap();
+    let future = "9999-01-01T00:00:00.000000+00:00";
+    assert_eq!(messages::prune(&db, ROOM, future).unwrap(), 0);
+    assert_eq!(messages::prune(&db, "two", future).unwrap(), 2);
+}
+
+#[test]
 fn the_broadcast_cursor_skips_read_history_but_never_an_unread_broadcast() {
     let db = db();
     let a = register(&db, "a");
@@ -489,7 +689,7 @@ fn the_broadcast_cursor_skips_read_history_but_never_an_unread_broadcast() {
     let send = |from: &Session| messages::send(&db, from, "*", "x", None, None).unwrap();
     let (m1, m2, own, m3) = (send(&a), send(&a), send(&b), send(&a));
     // Read out of order: 1 and 3, not 2.
-    messages::mark_read(&db, "b", &[m1, m3]).unwrap();
+    messages::mark_read(&db, &member("b"), &[m1, m3]).unwrap();
     let cursor = |reader: &str| -> i64 {
         db.query_row(
             "SELECT below FROM broadcast_cursors WHERE reader = ?1",
@@ -500,30 +700,30 @@ fn the_broadcast_cursor_skips_read_history_but_never_an_unread_broadcast() {
     };
     assert_eq!(cursor("b"), m2);
     assert_eq!(
-        ids(&messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap()),
+        ids(&messages::inbox(&db, &member("b"), true, 20, &Filter::default()).unwrap()),
         vec![m2]
     );
     // Reading 2 moves the cursor past 3 and past b's own broadcast.
-    messages::mark_read(&db, "b", &[m2]).unwrap();
+    messages::mark_read(&db, &member("b"), &[m2]).unwrap();
     assert!(cursor("b") > m3 && cursor("b") > own);
     assert!(
-        messages::inbox(&db, "b", true, 20, &Filter::default())
+        messages::inbox(&db, &member("b"), true, 20, &Filter::default())
             .unwrap()
             .is_empty()
     );
     // A later broadcast is above the cursor and shows.
     let m4 = send(&a);
     assert_eq!(
-        ids(&messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap()),
+        ids(&messages::inbox(&db, &member("b"), true, 20, &Filter::default()).unwrap()),
         vec![m4]
     );
     // Another reader's cursor is its own.
     register(&db, "c");
     assert_eq!(
-        ids(&messages::inbox(&db, "c", true, 20, &Filter::default()).unwrap()),
+        ids(&messages::inbox(&db, &member("c"), true, 20, &Filter::default()).unwrap()),
         vec![m1, m2, own, m3, m4]
     );
-    let overview = sessions::overview(&db).unwrap();
+    let overview = sessions::overview(&db, Some(ROOM)).unwrap();
     let unread = |name: &str| overview.iter().find(|s| s.name == name).unwrap().unread;
     assert_eq!((unread("b"), unread("c")), (1, 5));
 }
@@ -534,7 +734,7 @@ fn delivering_what_was_delivered_before_writes_nothing() {
     let from = register(&db, "a");
     register(&db, "b");
     messages::send(&db, &from, "b", "one", None, None).unwrap();
-    let unread = messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap();
+    let unread = messages::inbox(&db, &member("b"), true, 20, &Filter::default()).unwrap();
     messages::deliver(&db, "b", &unread, messages::Via::Inbox).unwrap();
     // Once more, on a connection that may not write: nothing new, so no write is tried.
     db.pragma_update(None, "query_only", true).unwrap();
@@ -542,7 +742,7 @@ fn delivering_what_was_delivered_before_writes_nothing() {
     // A new message does need a write, which query_only refuses: the check above was real.
     db.pragma_update(None, "query_only", false).unwrap();
     messages::send(&db, &from, "b", "two", None, None).unwrap();
-    let unread = messages::inbox(&db, "b", true, 20, &Filter::default()).unwrap();
+    let unread = messages::inbox(&db, &member("b"), true, 20, &Filter::default()).unwrap();
     db.pragma_update(None, "query_only", true).unwrap();
     assert!(messages::deliver(&db, "b", &unread, messages::Via::Wait).is_err());
 }

@@ -65,7 +65,7 @@ fn main() {
     assert_eq!(run(0, json!({"text": "a", "times": 0}), None).unwrap_err(), "invalid argument `times`: must be positive");
 
     assert!(run(1, json!({}), None).unwrap_err().contains("register_session"));
-    let me = Session { session_id: "id".into(), name: "local".into() };
+    let me = Session { session_id: "id".into(), name: "local".into(), room: "default".into() };
     assert_eq!(run(1, json!({}), Some(me.clone())).unwrap()["text"], "local");
     assert_eq!(run(0, json!({"text": "x"}), Some(me)).unwrap()["by"], "local");
     assert!(<Echo as ToolSet>::TOOLS[1].needs_session);
