@@ -371,7 +371,10 @@ async fn a_visitor_does_not_take_over_a_live_session() {
 #[test]
 fn sessions_shows_who_is_around_with_unread_counts() {
     let db = TempDb::new("cli-sessions");
-    assert_eq!(stdout(&run(&db, &["sessions"])), "(no sessions)\n");
+    assert_eq!(
+        stdout(&run(&db, &["sessions"])),
+        "(no sessions in room default)\n"
+    );
     json(
         &db,
         &["send-message", "--as", "a", "--to", "b", "--body", "1"],
@@ -394,7 +397,7 @@ fn sessions_shows_who_is_around_with_unread_counts() {
     };
     assert_eq!((unread("a"), unread("b")), (0, 2));
     let text = stdout(&run(&db, &["sessions"]));
-    assert!(text.starts_with("NAME"), "{text}");
+    assert!(text.starts_with("ROOM     NAME"), "{text}");
     assert!(text.contains("s ago"), "{text}");
 }
 

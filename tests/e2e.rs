@@ -209,12 +209,15 @@ async fn two_sessions_hand_work_to_each_other() {
             json!({"key": "last_run_id", "value": "abc123"})
         )
         .await,
-        json!({"key": "last_run_id", "updated_by": "local"})
+        json!({"key": "last_run_id", "version": 1, "updated_by": "local"})
     );
     let read = b.ok("get_state", json!({"key": "last_run_id"})).await;
     assert_eq!(keys(&read), ["entry"]);
     let entry = &read["entry"];
-    assert_eq!(keys(entry), ["key", "updated_at", "updated_by", "value"]);
+    assert_eq!(
+        keys(entry),
+        ["key", "updated_at", "updated_by", "value", "version"]
+    );
     assert_eq!(entry["key"], "last_run_id");
     assert_eq!(entry["value"], "abc123");
     assert_eq!(entry["updated_by"], "local");
@@ -230,6 +233,7 @@ async fn two_sessions_hand_work_to_each_other() {
     let entry = a.ok("get_state", json!({"key": "last_run_id"})).await["entry"].clone();
     assert_eq!(entry["value"], structured);
     assert_eq!(entry["updated_by"], "online");
+    assert_eq!(entry["version"], 2);
 
     // Prefix and no-argument forms, in key order.
     a.ok("set_state", json!({"key": "deploy/b", "value": 2}))
@@ -618,11 +622,11 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     // prune needs no name: a person pruning is nobody on the bus.
     assert_eq!(
         s.ok("prune", json!({})).await,
-        json!({"messages_deleted": 0, "sessions_deleted": 0})
+        json!({"messages_deleted": 0, "sessions_deleted": 0, "entries_deleted": 0})
     );
     assert_eq!(
         s.ok("list_sessions", json!({})).await,
-        json!({"sessions": []})
+        json!({"room": "default", "sessions": []})
     );
     assert_eq!(s.ok("get_state", json!({})).await, json!({"entries": []}));
 
@@ -905,7 +909,7 @@ async fn prune_deletes_read_messages_and_keeps_unread_ones() {
     // The default keeps everything younger than 30 days.
     assert_eq!(
         a.ok("prune", json!({})).await,
-        json!({"messages_deleted": 0, "sessions_deleted": 0})
+        json!({"messages_deleted": 0, "sessions_deleted": 0, "entries_deleted": 0})
     );
     assert_eq!(
         ids(&json!({"messages": b.all_messages().await})),
@@ -917,7 +921,7 @@ async fn prune_deletes_read_messages_and_keeps_unread_ones() {
     let pruned = a.ok("prune", json!({"older_than_days": 0})).await;
     assert_eq!(
         pruned,
-        json!({"messages_deleted": 1, "sessions_deleted": 2})
+        json!({"messages_deleted": 1, "sessions_deleted": 2, "entries_deleted": 0})
     );
     assert_eq!(b.unread_ids().await, vec![unread], "b registered again");
     assert_eq!(
@@ -994,7 +998,7 @@ async fn a_lonely_broadcast_survives_prune_and_reaches_a_late_joiner() {
     // Nobody else is registered, so nobody has read it: prune keeps it, however old.
     assert_eq!(
         a.ok("prune", json!({"older_than_days": 0})).await,
-        json!({"messages_deleted": 0, "sessions_deleted": 0})
+        json!({"messages_deleted": 0, "sessions_deleted": 0, "entries_deleted": 0})
     );
     let late = Server::named(&db, "late").await;
     assert_eq!(late.unread_ids().await, vec![bcast]);
@@ -1003,7 +1007,7 @@ async fn a_lonely_broadcast_survives_prune_and_reaches_a_late_joiner() {
     // now, so does every other registration not seen since (late's; the caller's stays).
     assert_eq!(
         a.ok("prune", json!({"older_than_days": 0})).await,
-        json!({"messages_deleted": 1, "sessions_deleted": 1})
+        json!({"messages_deleted": 1, "sessions_deleted": 1, "entries_deleted": 0})
     );
     for s in [a, late] {
         s.stop().await;

@@ -533,7 +533,7 @@ pub fn check_name(arg: &str, name: &str, broadcast: bool) -> Result<(), ToolErro
     let problem = if name.is_empty() {
         "is empty".to_string()
     } else if name == BROADCAST && !broadcast {
-        "\"*\" means every session and cannot be a name".to_string()
+        "is \"*\", which means every session and cannot be a name".to_string()
     } else if name.chars().count() > MAX_NAME_CHARS {
         format!(
             "is {} characters long: use at most {MAX_NAME_CHARS}",

@@ -148,8 +148,17 @@ impl Cli {
             } else {
                 "C2C_ROOM"
             };
-            crate::tools::check_name(from, room, false)
-                .map_err(|e| Failure::Usage(format!("{e} (a room is named like a session)")))?;
+            if let Err(e) = crate::tools::check_name(from, room, false) {
+                let problem = match e {
+                    crate::error::ToolError::InvalidArgument { problem, .. } => problem,
+                    other => other.to_string(),
+                };
+                return Err(Failure::Usage(format!(
+                    "{from} {room:?} is not a room name: it {problem}; a room is named like a \
+                     session: 1 to 64 characters, no control characters, no leading or trailing \
+                     spaces, and not \"*\""
+                )));
+            }
         }
         Ok(Settings {
             db,

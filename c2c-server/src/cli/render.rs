@@ -37,15 +37,20 @@ pub fn render(value: &Value, color: bool) -> String {
     };
     let is_table =
         |field: &Value| matches!(field, Value::Array(items) if items.iter().all(Value::is_object));
-    // The fields shown as `key value` lines; a lone object or null is shown on its own.
-    let alone = |field: &Value| fields.len() == 1 && (field.is_object() || field.is_null());
+    // The fields shown as `key value` lines; an object or null (a get_state entry) is shown as
+    // a block of its own.
+    let is_block = |field: &Value| field.is_object() || field.is_null();
     let lines: Vec<(&String, &Value)> = fields
         .iter()
-        .filter(|(_, field)| !(is_table(field) || alone(field)))
+        .filter(|(_, field)| !(is_table(field) || is_block(field)))
         .collect();
     let width = lines.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
     let mut out = String::new();
-    for (key, field) in fields {
+    // The `key value` lines first, then the blocks and tables they sum up.
+    let (first, rest): (Vec<_>, Vec<_>) = fields
+        .iter()
+        .partition(|(_, field)| !(is_table(field) || is_block(field)));
+    for (key, field) in first.into_iter().chain(rest) {
         match field {
             Value::Array(items) if is_table(field) => {
                 // A table beside other fields says what it lists.
@@ -58,8 +63,15 @@ pub fn render(value: &Value, color: bool) -> String {
                     out.push_str(&table(items, color));
                 }
             }
-            Value::Object(_) if fields.len() == 1 => out.push_str(&render(field, color)),
-            Value::Null if fields.len() == 1 => out.push_str(&format!("(no {key})\n")),
+            Value::Object(_) | Value::Null => {
+                if fields.len() > 1 {
+                    out.push_str(&format!("\n{}\n", bold(&format!("{key}:"), color)));
+                }
+                match field {
+                    Value::Object(_) => out.push_str(&render(field, color)),
+                    _ => out.push_str(&format!("(no {key})\n")),
+                }
+            }
             // A lone line needs no alignment.
             _ if lines.len() == 1 => {
                 out.push_str(&format!("{} {}\n", bold(key, color), cell(key, field)));
@@ -268,6 +280,10 @@ mod tests {
         );
         assert_eq!(render(&json!({"messages": []}), false), "(no messages)\n");
         assert_eq!(render(&json!({"entry": null}), false), "(no entry)\n");
+        assert_eq!(
+            render(&json!({"entry": null, "timed_out": true}), false),
+            "timed_out true\n\nentry:\n(no entry)\n"
+        );
         assert_eq!(
             render(&json!({"entry": {"key": "k", "value": "v"}}), false),
             "key    k\nvalue  \"v\"\n"
