@@ -413,7 +413,7 @@ impl Tools {
         let version = state::set(db, &write)?.map_err(|conflict| ToolError::VersionConflict {
             tool: "set_state",
             key: key.clone(),
-            conflict,
+            conflict: Box::new(conflict),
         })?;
         Ok(Stored {
             key,
