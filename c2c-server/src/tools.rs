@@ -497,7 +497,7 @@ impl Tools {
                 ToolError::VersionConflict {
                     tool: "delete_state",
                     key: key.clone(),
-                    conflict,
+                    conflict: Box::new(conflict),
                 }
             })?;
         Ok(Deleted {
