@@ -41,7 +41,7 @@ pub enum ToolError {
         /// The key.
         key: String,
         /// What it found.
-        conflict: Box<crate::store::state::Conflict>,
+        conflict: crate::store::state::Conflict,
     },
     /// The database failed; nothing was changed.
     Store(rusqlite::Error),

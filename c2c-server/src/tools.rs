@@ -413,7 +413,7 @@ impl Tools {
         let version = state::set(db, &write)?.map_err(|conflict| ToolError::VersionConflict {
             tool: "set_state",
             key: key.clone(),
-            conflict: Box::new(conflict),
+            conflict,
         })?;
         Ok(Stored {
             key,
@@ -497,7 +497,7 @@ impl Tools {
                 ToolError::VersionConflict {
                     tool: "delete_state",
                     key: key.clone(),
-                    conflict: Box::new(conflict),
+                    conflict,
                 }
             })?;
         Ok(Deleted {
