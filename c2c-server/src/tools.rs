@@ -379,7 +379,8 @@ impl Tools {
     }
 
     /// Store a JSON value at a key in shared state for others to see. Last writer wins. To claim work without racing, take a lease: if_version=0 and ttl_seconds; renew with its version; release with delete_state.
-    #[tool(idempotent)]
+    // Not idempotent: each write moves the version on, which wakes those waiting on it.
+    #[tool]
     pub fn set_state(
         db: &Connection,
         me: &Session,
