@@ -34,8 +34,9 @@ pub struct StateEntry {
 pub struct Conflict {
     /// The version the writer asked for.
     pub expected: i64,
-    /// The entry as it is, or `None` when there is none (its version counts as 0).
-    pub current: Option<StateEntry>,
+    /// The entry as it is, or `None` when there is none (its version counts as 0). Boxed: a
+    /// conflict travels in every `Result` that may carry one, and an entry is large.
+    pub current: Option<Box<StateEntry>>,
 }
 
 impl Conflict {
@@ -89,9 +90,10 @@ fn check(
         .filter(|(_, live)| *live)
         .map(|(e, _)| e.clone());
     match if_version {
-        Some(expected) if expected != current.as_ref().map_or(0, |e| e.version) => {
-            Err(Conflict { expected, current })
-        }
+        Some(expected) if expected != current.as_ref().map_or(0, |e| e.version) => Err(Conflict {
+            expected,
+            current: current.map(Box::new),
+        }),
         _ => Ok(current),
     }
 }
