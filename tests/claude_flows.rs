@@ -7,7 +7,8 @@
 //! run's server gets a new `CLAUDE_CODE_SESSION_ID`, its hooks the conversation's old id),
 //! `-p --resume ID`, `--resume ID --fork-session`, `/clear` in the interactive REPL (a new id
 //! for the hooks, the same server), and `claude mcp list` / `claude mcp get` while a session
-//! runs (a health check that starts the server with the session's `--name`). Without the CLI
+//! runs (a health check that starts the server with the session's `--name`); and a session in
+//! a room, beside a session of the same name in the default room. Without the CLI
 //! (or util-linux `script`, for the REPL) a test skips, saying why, and fails under `CI=true`.
 
 #![cfg(unix)]
@@ -39,6 +40,9 @@ enum Naming {
     Found,
     /// With `--name local`, as `claude-c2c init` writes them.
     Named,
+    /// With `--name local --room ROOM`, as `claude-c2c init --room ROOM` writes them (the
+    /// server gets `--room ROOM` too).
+    NamedIn(&'static str),
 }
 
 /// The hook events of `examples/settings.json`.
@@ -55,12 +59,13 @@ fn flow_rig(test: &str, script: Vec<Step>, naming: Naming, events: &[&str]) -> O
     let label = &label[..label.len().min(40)];
     let rig = Rig::bare(cli, label, script);
     let db = rig.dir.path().display().to_string();
-    let added = rig.claude(
-        &[
-            "mcp", "add", "--scope", "local", "c2c", "--", BIN, "--name", LOCAL, "--db", &db,
-        ],
-        &[],
-    );
+    let mut add = vec![
+        "mcp", "add", "--scope", "local", "c2c", "--", BIN, "--name", LOCAL, "--db", &db,
+    ];
+    if let Naming::NamedIn(room) = naming {
+        add.extend(["--room", room]);
+    }
+    let added = rig.claude(&add, &[]);
     assert!(
         added.stdout.contains("c2c"),
         "claude mcp add said: {}{}",
@@ -86,8 +91,10 @@ fn write_settings(rig: &Rig, naming: Naming, events: &[&str], logger: Option<&Pa
         " --db {}",
         shell_quote(&rig.dir.path().display().to_string())
     );
-    if naming == Naming::Named {
-        extra.push_str(&format!(" --name {LOCAL}"));
+    match naming {
+        Naming::Found => {}
+        Naming::Named => extra.push_str(&format!(" --name {LOCAL}")),
+        Naming::NamedIn(room) => extra.push_str(&format!(" --name {LOCAL} --room {room}")),
     }
     for groups in hooks.values_mut() {
         for group in groups.as_array_mut().unwrap() {
@@ -389,6 +396,84 @@ fn named_hooks_reach_a_continued_print_run() {
         "named_hooks_reach_a_continued_print_run",
         Naming::Named,
         Resume::Continue,
+    );
+}
+
+/// A session in a room (server and hooks given `--room shop`, as `init --room shop` wires
+/// them) through `-p` then `-p --continue`, while the default room has a `local` of its own
+/// with a message waiting: the message sent to local in shop reaches the model, by a hook, and
+/// the default room's never does.
+#[test]
+fn a_room_keeps_its_messages_through_a_continued_print_run() {
+    let test = "a_room_keeps_its_messages_through_a_continued_print_run";
+    let script = vec![Step::text("first answer"), Step::text("second answer")];
+    let Some(rig) = flow_rig(test, script, Naming::NamedIn("shop"), ALL_HOOKS) else {
+        return;
+    };
+    let first_prompt = format!("{test}: first prompt");
+    rig.run(&first_prompt, &["--output-format", "json"], &[]);
+    let in_shop = rig.c2c(&["list-sessions", "--room", "shop"]);
+    assert_eq!(in_shop["room"], "shop");
+    assert!(
+        in_shop["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == LOCAL),
+        "the server did not register in shop: {in_shop}{}",
+        context(&rig)
+    );
+
+    // The default room's own local, with a message that must stay there.
+    rig.c2c(&["register-session", "--name", LOCAL]);
+    let aside = format!("{test}: for the default room's local");
+    send(&rig, LOCAL, &aside);
+    let body = format!("{test}: for shop's local");
+    let sent = rig.c2c(&[
+        "send-message",
+        "--room",
+        "shop",
+        "--as",
+        "online",
+        "--to",
+        LOCAL,
+        "--body",
+        &body,
+    ]);
+    let id = sent["id"].as_i64().expect("id");
+
+    let before = rig.standin.main_requests().len();
+    rig.run(
+        &format!("{test}: second prompt"),
+        &["--output-format", "json", "--continue"],
+        &[],
+    );
+    let later: Vec<Request> = rig.standin.main_requests().split_off(before);
+    assert!(
+        later.iter().any(|r| carries(r, &body)),
+        "shop's message did not reach the continued run's model{}",
+        context(&rig)
+    );
+    assert!(
+        !rig.standin.requests().iter().any(|r| carries(r, &aside)),
+        "the default room's message reached shop's model{}",
+        context(&rig)
+    );
+    let outbox = rig.c2c(&["outbox", "--room", "shop", "--as", "online"]);
+    let receipt = outbox["messages"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["id"] == id))
+        .map(|m| m["recipients"][0].clone())
+        .unwrap_or_else(|| panic!("message {id} not in shop's outbox: {outbox}"));
+    assert_eq!(
+        (&receipt["name"], &receipt["via"]),
+        (&json!(LOCAL), &json!("hook")),
+        "{receipt}"
+    );
+    let waiting = rig.c2c(&["inbox", "--as", LOCAL]);
+    assert_eq!(
+        waiting["messages"][0]["body"], aside,
+        "the default room's message is no longer waiting: {waiting}"
     );
 }
 
