@@ -20,6 +20,7 @@ fn run(db: &TempDb, args: &[&str]) -> Output {
         .args(args)
         .env_remove("CLAUDE_C2C_DB")
         .env_remove("C2C_NAME")
+        .env_remove("C2C_ROOM")
         .env_remove("NO_COLOR")
         .stdin(Stdio::null())
         .output()
@@ -59,6 +60,7 @@ fn run_at_home(home: &std::path::Path, db_var: Option<&std::path::Path>, args: &
         .env("USERPROFILE", home)
         .env_remove("CLAUDE_C2C_DB")
         .env_remove("C2C_NAME")
+        .env_remove("C2C_ROOM")
         .stdin(Stdio::null());
     if let Some(db) = db_var {
         cmd.env("CLAUDE_C2C_DB", db);
@@ -576,6 +578,7 @@ fn run_with_stdin(db: &TempDb, args: &[&str], input: &[u8]) -> Output {
         .args(args)
         .env_remove("CLAUDE_C2C_DB")
         .env_remove("C2C_NAME")
+        .env_remove("C2C_ROOM")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -827,6 +830,7 @@ fn an_environment_variable_does_not_make_an_option_look_required() {
         .env("C2C_MAX_BODY_BYTES", "2000")
         .env("C2C_BUSY_TIMEOUT_MS", "500")
         .env_remove("C2C_NAME")
+        .env_remove("C2C_ROOM")
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -1067,6 +1071,7 @@ fn a_person_who_starts_the_server_on_a_terminal_is_told_what_it_is() {
         .args(["-qec", &line, "/dev/null"])
         .env_remove("CLAUDE_C2C_DB")
         .env_remove("C2C_NAME")
+        .env_remove("C2C_ROOM")
         .stdin(Stdio::null())
         .output()
     else {

@@ -603,3 +603,221 @@ fn doctor_fails_a_broken_database_naming_the_fix() {
         stdout(&out)
     );
 }
+
+#[test]
+fn init_wires_a_room_into_the_server_and_every_hook_and_doctor_checks_they_agree() {
+    let s = Setup::new("init-room");
+    let db = s.db().display().to_string();
+    let quoted = format!("'{db}'");
+    let out = s.ok(&["init", "--name", "local", "--room", "b", "--db", &db]);
+    assert!(out.contains("as \"local\" in room \"b\""), "{out}");
+    let wired = |room: Option<&str>| {
+        let room_args: Vec<&str> = room.map_or(vec![], |r| vec!["--room", r]);
+        let room_words = room.map_or(String::new(), |r| format!(" --room {r}"));
+        let mut args = vec!["--name", "local"];
+        args.extend(room_args);
+        args.extend(["--db", db.as_str()]);
+        assert_eq!(
+            s.json(".mcp.json")["mcpServers"]["c2c"]["args"],
+            json!(args),
+            "room {room:?}"
+        );
+        let settings = s.json(".claude/settings.json");
+        let prompt = format!("claude-c2c hook prompt --name local{room_words} --db {quoted}");
+        for event in ["SessionStart", "UserPromptSubmit"] {
+            assert_eq!(commands(&settings, event), [prompt.as_str()], "{event}");
+        }
+        assert_eq!(
+            commands(&settings, "Stop"),
+            [format!(
+                "claude-c2c hook wait --name local --timeout-seconds 3540{room_words} --db {quoted}"
+            )]
+        );
+    };
+    wired(Some("b"));
+
+    // A second run changes nothing; so does the room given by C2C_ROOM instead.
+    let before = (
+        fs::read(s.file(".mcp.json")).unwrap(),
+        fs::read(s.file(".claude/settings.json")).unwrap(),
+    );
+    let again = s.ok(&["init", "--name", "local", "--room", "b", "--db", &db]);
+    assert!(again.contains("already set up"), "{again}");
+    let mut cmd = Command::new(BIN);
+    for var in SERVER_ENV {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .args(["init", "--name", "local", "--db", &db])
+        .current_dir(&s.project)
+        .env("HOME", &s.home)
+        .env("PATH", &s.bin)
+        .env("C2C_ROOM", "b")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("already set up"), "{}", stdout(&out));
+    let after = (
+        fs::read(s.file(".mcp.json")).unwrap(),
+        fs::read(s.file(".claude/settings.json")).unwrap(),
+    );
+    assert_eq!(before, after, "a second run writes nothing");
+
+    // Doctor: the hooks and the server agree, and the sessions shown are room b's.
+    let (ok, report) = s.doctor(&[]);
+    assert!(ok, "{report}");
+    assert_eq!(check(&report, "hook database")["status"], "ok");
+    let send = |room: &str, from: &str| {
+        s.ok(&[
+            "--db",
+            &db,
+            "--room",
+            room,
+            "send-message",
+            "--as",
+            from,
+            "--to",
+            "local",
+            "--body",
+            "hi",
+        ]);
+    };
+    send("elsewhere", "in-elsewhere");
+    let (ok, report) = s.doctor(&[]);
+    assert!(ok, "{report}");
+    assert_eq!(
+        check(&report, "sessions")["detail"],
+        "none yet in room b",
+        "{report}"
+    );
+    send("b", "in-b");
+    send("default", "in-default");
+    let (ok, report) = s.doctor(&[]);
+    assert!(ok, "{report}");
+    let detail = check(&report, "sessions")["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("1 in room b: in-b (") && !detail.contains("in-default"),
+        "{detail}"
+    );
+
+    // Another room replaces the one written, in the server and in each hook (one of each).
+    let out = s.ok(&["init", "--name", "local", "--room", "c", "--db", &db]);
+    assert!(out.contains("updated MCP server \"c2c\""), "{out}");
+    wired(Some("c"));
+    // The default room writes no option: what was wired before rooms.
+    s.ok(&["init", "--name", "local", "--db", &db]);
+    wired(None);
+    s.ok(&["init", "--name", "local", "--room", "default", "--db", &db]);
+    wired(None);
+    let (ok, report) = s.doctor(&[]);
+    assert!(ok, "{report}");
+    assert!(
+        check(&report, "sessions")["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 in room default: in-default ("),
+        "{report}"
+    );
+
+    // The server moved to room b without its hooks: doctor fails, and its fix works.
+    s.ok(&[
+        "init",
+        "--name",
+        "local",
+        "--room",
+        "b",
+        "--db",
+        &db,
+        "--no-hooks",
+    ]);
+    let (ok, report) = s.doctor(&[]);
+    assert!(!ok, "{report}");
+    let c = check(&report, "hook database");
+    assert_eq!(c["status"], "fail", "{c}");
+    let detail = c["detail"].as_str().unwrap();
+    for event in ["SessionStart", "UserPromptSubmit", "Stop"] {
+        assert!(
+            detail.contains(&format!(
+                "the {event} hook in .claude/settings.json is in room \"default\" but the server"
+            )),
+            "{detail}"
+        );
+    }
+    assert!(detail.contains("is in \"b\""), "{detail}");
+    let fix = c["fix"].as_str().unwrap();
+    let command = fix
+        .split('`')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no command in {fix:?}"));
+    assert_eq!(
+        command,
+        format!("claude-c2c init --name local --room b --db {db}")
+    );
+    let words: Vec<&str> = command.split(' ').skip(1).collect();
+    s.ok(&words);
+    wired(Some("b"));
+    let (ok, report) = s.doctor(&[]);
+    assert!(ok, "{report}");
+
+    // A room set in the server's environment, and in front of a hook command, counts too.
+    let mut mcp = s.json(".mcp.json");
+    mcp["mcpServers"]["c2c"]["args"] = json!(["--name", "local", "--db", db]);
+    mcp["mcpServers"]["c2c"]["env"] = json!({"C2C_ROOM": "b"});
+    fs::write(s.file(".mcp.json"), mcp.to_string()).unwrap();
+    let (ok, report) = s.doctor(&[]);
+    assert!(ok, "{report}");
+    let mut settings = s.json(".claude/settings.json");
+    settings["hooks"]["Stop"][0]["hooks"][0]["command"] = json!(format!(
+        "C2C_ROOM=b claude-c2c hook wait --name local --timeout-seconds 3540 --db {quoted}"
+    ));
+    fs::write(s.file(".claude/settings.json"), settings.to_string()).unwrap();
+    let (ok, report) = s.doctor(&[]);
+    assert!(ok, "{report}");
+    settings["hooks"]["Stop"][0]["hooks"][0]["command"] = json!(format!(
+        "C2C_ROOM=c claude-c2c hook wait --name local --timeout-seconds 3540 --db {quoted}"
+    ));
+    fs::write(s.file(".claude/settings.json"), settings.to_string()).unwrap();
+    let (ok, report) = s.doctor(&[]);
+    assert!(!ok, "{report}");
+    let detail = check(&report, "hook database")["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("the Stop hook in .claude/settings.json is in room \"c\"")
+            && !detail.contains("SessionStart"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn a_room_reaches_claude_mcp_add_for_the_local_scope() {
+    let s = Setup::new("init-room-scope");
+    let log = s.fake_claude();
+    s.ok(&["init", "--name", "local", "--room", "b", "--scope", "local"]);
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "mcp add --scope local c2c -- claude-c2c --name local --room b\n"
+    );
+    assert_eq!(
+        commands(&s.json(".claude/settings.json"), "Stop"),
+        ["claude-c2c hook wait --name local --timeout-seconds 3540 --room b"]
+    );
+    // Claude Code has that entry now: nothing to do; in another room, it is replaced.
+    let project = s.project.display().to_string();
+    let config = json!({ "projects": { project: { "mcpServers": { "c2c": {
+        "type": "stdio", "command": "claude-c2c", "args": ["--name", "local", "--room", "b"],
+        "env": {}
+    } } } } });
+    fs::write(s.home.join(".claude.json"), config.to_string()).unwrap();
+    let out = s.ok(&["init", "--name", "local", "--room", "b", "--scope", "local"]);
+    assert!(out.contains("already set up"), "{out}");
+    let (ok, report) = s.doctor(&[]);
+    assert!(ok, "{report}");
+    s.ok(&["init", "--name", "local", "--scope", "local"]);
+    let calls = fs::read_to_string(&log).unwrap();
+    assert!(
+        calls.ends_with(
+            "mcp remove --scope local c2c\nmcp add --scope local c2c -- claude-c2c --name local\n"
+        ),
+        "{calls}"
+    );
+}

@@ -1,12 +1,14 @@
 //! A database written by the original Python claude-c2c (its exact schema, rows as it wrote
 //! them) is opened by the binary and migrated in place, with nothing lost; a second start on
-//! the migrated file changes nothing, and several first starts at once migrate it once.
+//! the migrated file changes nothing, and several first starts at once migrate it once. A
+//! database from before rooms (schema version 5) is migrated into the default room, its reads,
+//! receipts, broadcast cursors and state (at version 1) kept.
 
 mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Server, TempDb, bodies};
+use common::{Server, TempDb, bodies, ids};
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 
@@ -236,16 +238,27 @@ fn python_database(path: &std::path::Path) -> Connection {
     conn
 }
 
-/// The state entries as the tools must show them after migration.
+/// The state entries as the tools must show them after migration: each at version 1, with no
+/// expiry.
 fn expected_state() -> Value {
     json!([
-        {"key": "deploy/cfg", "value": {"replicas": 3, "regions": ["eu", "us"]}, "updated_at": T2, "updated_by": "online"},
-        {"key": "flag", "value": true, "updated_at": T0, "updated_by": "ci"},
-        {"key": "greeting", "value": "café 🦀", "updated_at": T1, "updated_by": "ci"},
-        {"key": "last_run_id", "value": "abc123", "updated_at": T1, "updated_by": "local"},
-        {"key": "nothing", "value": null, "updated_at": T0, "updated_by": "ci"},
-        {"key": "ratio", "value": 0.25, "updated_at": T0, "updated_by": "local"}
+        {"key": "deploy/cfg", "value": {"replicas": 3, "regions": ["eu", "us"]}, "version": 1, "updated_at": T2, "updated_by": "online"},
+        {"key": "flag", "value": true, "version": 1, "updated_at": T0, "updated_by": "ci"},
+        {"key": "greeting", "value": "café 🦀", "version": 1, "updated_at": T1, "updated_by": "ci"},
+        {"key": "last_run_id", "value": "abc123", "version": 1, "updated_at": T1, "updated_by": "local"},
+        {"key": "nothing", "value": null, "version": 1, "updated_at": T0, "updated_by": "ci"},
+        {"key": "ratio", "value": 0.25, "version": 1, "updated_at": T0, "updated_by": "local"}
     ])
+}
+
+/// The distinct rooms of `table`'s rows, in order.
+fn rooms_of(conn: &Connection, table: &str) -> Vec<String> {
+    conn.prepare(&format!("SELECT DISTINCT room FROM {table} ORDER BY room"))
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 fn id_read(messages: &[Value]) -> Vec<(i64, Option<String>)> {
@@ -276,15 +289,17 @@ async fn a_python_database_is_migrated_with_nothing_lost() {
     assert_eq!(state["entries"], expected_state());
     assert_eq!(
         viewer.ok("get_state", json!({"key": "last_run_id"})).await,
-        json!({"entry": {"key": "last_run_id", "value": "abc123", "updated_at": T1, "updated_by": "local"}})
+        json!({"entry": {"key": "last_run_id", "value": "abc123", "version": 1, "updated_at": T1, "updated_by": "local"}})
     );
     assert_eq!(
         viewer.ok("get_state", json!({"prefix": "deploy/"})).await["entries"],
         json!([expected_state()[0]])
     );
 
-    // The superseded holders are not listed; the live ones are, with their rows intact.
+    // The superseded holders are not listed; the live ones are, with their rows intact, in the
+    // default room.
     let listed = viewer.ok("list_sessions", json!({})).await;
+    assert_eq!(listed["room"], "default", "{listed}");
     let by_name: BTreeMap<String, Value> = listed["sessions"]
         .as_array()
         .unwrap()
@@ -492,6 +507,10 @@ async fn a_python_database_is_migrated_with_nothing_lost() {
         .query_row("SELECT count(*) FROM state", [], |r| r.get(0))
         .unwrap();
     assert_eq!(state, 6);
+    // Everything the original wrote is in the default room (and so is what was written since).
+    for table in ["sessions", "messages", "state", "broadcast_cursors"] {
+        assert_eq!(rooms_of(&conn, table), ["default"], "{table}");
+    }
     drop(conn);
 
     // A second start on the migrated file works and changes nothing.
@@ -504,6 +523,20 @@ async fn a_python_database_is_migrated_with_nothing_lost() {
     again.ok("list_sessions", json!({})).await;
     again.stop().await;
     assert_eq!(dump(&db.path()), before);
+
+    // Another room sees none of it.
+    let elsewhere = Server::start_with(&db, &["--room", "elsewhere"], &[]).await;
+    assert_eq!(
+        elsewhere.ok("get_state", json!({})).await,
+        json!({"entries": []})
+    );
+    let listed = elsewhere
+        .ok("list_sessions", json!({"active_within_min": 1440}))
+        .await;
+    assert_eq!(listed, json!({"room": "elsewhere", "sessions": []}));
+    elsewhere.register("late").await;
+    assert!(elsewhere.all_messages().await.is_empty());
+    elsewhere.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -632,4 +665,385 @@ async fn odd_rows_an_original_database_may_hold_are_read_sensibly() {
         .unwrap();
     assert_eq!(live, ["newer-dup"]);
     server.stop().await;
+}
+
+/// A database as the last release before rooms left it: schema version 5, written the way that
+/// release wrote it.
+mod before_rooms {
+    use super::*;
+
+    pub const LOCAL: &str = "aaaaaaaa-0000-4000-8000-000000000001";
+    pub const ONLINE: &str = "aaaaaaaa-0000-4000-8000-000000000002";
+    pub const ONLINE_BEFORE: &str = "aaaaaaaa-0000-4000-8000-000000000003";
+    pub const CI: &str = "aaaaaaaa-0000-4000-8000-000000000004";
+
+    pub const T_OLD: &str = "2026-10-01T09:00:00.000000+00:00";
+    pub const T_READ: &str = "2026-10-01T09:05:00.500000+00:00";
+    pub const T_STATE: &str = "2026-10-01T09:10:00.000001+00:00";
+
+    /// A direct message local sent online, read by online.
+    pub const M_ASK: i64 = 1;
+    /// A broadcast from ci that local read (a `broadcast_reads` row).
+    pub const M_BCAST_READ: i64 = 2;
+    /// A broadcast from ci below local's cursor with no read row: read as far as the cursor
+    /// says. Shown unread to local only if the cursor were lost.
+    pub const M_BCAST_BELOW_CURSOR: i64 = 3;
+    /// online's reply to M_ASK, unread by local, delivered to it by a hook.
+    pub const M_REPLY: i64 = 4;
+    /// A broadcast from ci nobody read.
+    pub const M_BCAST_UNREAD: i64 = 5;
+
+    /// Writes the file at `path`: migrations 1 to 5 applied, then rows.
+    pub fn create(path: &std::path::Path) {
+        let conn = Connection::open(path).unwrap();
+        for script in &c2c_server::store::migrate::MIGRATIONS[..5] {
+            conn.execute_batch(script).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        let seen = c2c_server::clock::now();
+        let session = |id: &str, name: &str, superseded: Option<&str>, waiter: Option<&str>| {
+            conn.execute(
+                "INSERT INTO sessions (session_id, name, cwd, started_at, last_seen_at, metadata,
+                                       superseded_at, superseded_by, claude_session_id,
+                                       hook_waiter, pid, client_pid, host)
+                 VALUES (?1, ?2, '/repo', ?3, ?4, '{\"k\": 1}', ?5, ?6, ?7, ?8, NULL, NULL, NULL)",
+                params![
+                    id,
+                    name,
+                    T_OLD,
+                    if superseded.is_some() { T_OLD } else { &seen },
+                    superseded,
+                    superseded.map(|_| ONLINE),
+                    format!("cc-{name}"),
+                    waiter
+                ],
+            )
+            .unwrap();
+        };
+        session(LOCAL, "local", None, Some("waiter-1"));
+        session(ONLINE, "online", None, None);
+        session(ONLINE_BEFORE, "online", Some(T_OLD), None);
+        session(CI, "ci", None, None);
+
+        let message = |from: &str, from_name: &str, to: &str, body: &str, reply_to: Option<i64>| {
+            conn.execute(
+                "INSERT INTO messages (from_session, from_name, to_name, body, tag, created_at,
+                                       reply_to)
+                 VALUES (?1, ?2, ?3, ?4, 'status', ?5, ?6)",
+                params![from, from_name, to, body, T_OLD, reply_to],
+            )
+            .unwrap();
+            conn.last_insert_rowid()
+        };
+        assert_eq!(message(LOCAL, "local", "online", "ask", None), M_ASK);
+        assert_eq!(message(CI, "ci", "*", "bcast read", None), M_BCAST_READ);
+        assert_eq!(
+            message(CI, "ci", "*", "bcast below cursor", None),
+            M_BCAST_BELOW_CURSOR
+        );
+        assert_eq!(
+            message(ONLINE, "online", "local", "reply", Some(M_ASK)),
+            M_REPLY
+        );
+        assert_eq!(message(CI, "ci", "*", "bcast unread", None), M_BCAST_UNREAD);
+        conn.execute(
+            "UPDATE messages SET read_at = ?1, read_by = 'online' WHERE id = ?2",
+            params![T_READ, M_ASK],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO broadcast_reads (message_id, reader, read_at) VALUES (?1, 'local', ?2)",
+            params![M_BCAST_READ, T_READ],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO broadcast_cursors (reader, below) VALUES ('local', ?1)",
+            [M_REPLY],
+        )
+        .unwrap();
+        for (id, to, via) in [
+            (M_ASK, "online", "inbox"),
+            (M_REPLY, "local", "hook"),
+            (M_BCAST_UNREAD, "online", "channel"),
+        ] {
+            conn.execute(
+                "INSERT INTO deliveries (message_id, recipient, delivered_at, via)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![id, to, T_READ, via],
+            )
+            .unwrap();
+        }
+        for (key, value, by) in [
+            ("plan", r#"{"step":2,"done":["a","b"]}"#, "local"),
+            ("owner", r#""online""#, "online"),
+            ("n", "7", "ci"),
+        ] {
+            conn.execute(
+                "INSERT INTO state (key, value, updated_at, updated_by) VALUES (?1, ?2, ?3, ?4)",
+                params![key, value, T_STATE, by],
+            )
+            .unwrap();
+        }
+    }
+}
+
+/// Runs the command line on `db` with `args`; returns its stdout as JSON.
+fn cli_json(db: &std::path::Path, args: &[&str]) -> Value {
+    let out = common::std_command()
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_from_before_rooms_moves_into_the_default_room() {
+    use before_rooms::*;
+    let db = TempDb::new("v5-db");
+    before_rooms::create(&db.path());
+
+    // The first opener migrates: every row is in the default room, the cursor kept as it was,
+    // the state at version 1 with no expiry.
+    let viewer = Server::start(&db).await;
+    let conn = Connection::open(db.path()).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, c2c_server::store::migrate::MIGRATIONS.len() as i64);
+    for table in ["sessions", "messages", "state", "broadcast_cursors"] {
+        assert_eq!(rooms_of(&conn, table), ["default"], "{table}");
+    }
+    let cursor: (String, String, i64) = conn
+        .query_row(
+            "SELECT room, reader, below FROM broadcast_cursors",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        cursor,
+        ("default".to_string(), "local".to_string(), M_REPLY)
+    );
+    let state: Vec<(String, i64, Option<String>)> = conn
+        .prepare("SELECT key, version, expires_at FROM state ORDER BY key")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        state,
+        [
+            ("n".to_string(), 1, None),
+            ("owner".to_string(), 1, None),
+            ("plan".to_string(), 1, None)
+        ]
+    );
+    drop(conn);
+
+    // State reads back with its values, writers and times.
+    assert_eq!(
+        viewer.ok("get_state", json!({})).await,
+        json!({"entries": [
+            {"key": "n", "value": 7, "version": 1, "updated_at": T_STATE, "updated_by": "ci"},
+            {"key": "owner", "value": "online", "version": 1, "updated_at": T_STATE, "updated_by": "online"},
+            {"key": "plan", "value": {"step": 2, "done": ["a", "b"]}, "version": 1, "updated_at": T_STATE, "updated_by": "local"}
+        ]})
+    );
+    // The names are the default room's: listed there, live holders only, rows intact.
+    let listed = viewer.ok("list_sessions", json!({})).await;
+    assert_eq!(listed["room"], "default");
+    let sessions: Vec<(String, String)> = listed["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            assert_eq!(s["cwd"], "/repo", "{s}");
+            assert_eq!(s["metadata"], json!({"k": 1}), "{s}");
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["session_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        sessions,
+        [
+            ("ci".to_string(), CI.to_string()),
+            ("local".to_string(), LOCAL.to_string()),
+            ("online".to_string(), ONLINE.to_string())
+        ]
+    );
+    viewer.stop().await;
+
+    // The unread counts, as `sessions` and `rooms` show them: local has the reply and the
+    // unread broadcast (the one below its cursor and the one it read are not counted); online
+    // has the three broadcasts; ci, which sent them, nothing.
+    let listed = cli_json(&db.path(), &["sessions", "--json"]);
+    let unread: BTreeMap<String, (String, i64)> = listed["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                (
+                    s["room"].as_str().unwrap().to_string(),
+                    s["unread"].as_i64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    let default = |n| ("default".to_string(), n);
+    assert_eq!(
+        unread,
+        BTreeMap::from([
+            ("ci".to_string(), default(0)),
+            ("local".to_string(), default(2)),
+            ("online".to_string(), default(3)),
+        ]),
+        "{listed}"
+    );
+    let rooms = cli_json(&db.path(), &["rooms", "--json"]);
+    assert_eq!(rooms["rooms"].as_array().unwrap().len(), 1, "{rooms}");
+    assert_eq!(rooms["rooms"][0]["room"], "default");
+    assert_eq!(rooms["rooms"][0]["unread"], 5);
+
+    // The sessions see their mail as before: reads, the cursor, replies and receipts kept.
+    let local = Server::named(&db, "local").await;
+    assert_eq!(local.unread_ids().await, [M_REPLY, M_BCAST_UNREAD]);
+    let all = local.all_messages().await;
+    assert_eq!(
+        ids(&json!({"messages": all})),
+        [M_BCAST_READ, M_BCAST_BELOW_CURSOR, M_REPLY, M_BCAST_UNREAD]
+    );
+    assert_eq!(id_read(&all)[0], (M_BCAST_READ, Some(T_READ.to_string())));
+    let replies = local
+        .ok(
+            "wait_for_message",
+            json!({"reply_to": M_ASK, "timeout_seconds": 0}),
+        )
+        .await;
+    assert_eq!(ids(&replies), [M_REPLY]);
+    let sent = local.ok("outbox", json!({})).await;
+    assert_eq!(sent["messages"][0]["id"], M_ASK);
+    assert_eq!(
+        sent["messages"][0]["recipients"],
+        json!([{"name": "online", "status": "read", "delivered_at": T_READ, "via": "inbox",
+                "read_at": T_READ}]),
+        "{sent}"
+    );
+    // A reply to a message from before the migration is accepted (it is in the room).
+    let answer = local
+        .ok(
+            "send_message",
+            json!({"to": "online", "body": "thanks", "reply_to": M_REPLY}),
+        )
+        .await;
+    assert!(answer["id"].as_i64().unwrap() > M_BCAST_UNREAD);
+    assert_eq!(
+        local
+            .ok(
+                "mark_read",
+                json!({"message_ids": [M_REPLY, M_BCAST_UNREAD]})
+            )
+            .await,
+        json!({"marked": 2})
+    );
+    assert!(local.unread_ids().await.is_empty());
+
+    // Versions go on from 1; a write that expects the entry absent finds it there.
+    local
+        .err(
+            "set_state",
+            json!({"key": "plan", "value": 3, "if_version": 0}),
+            &["version 1", "\"local\"", T_STATE],
+        )
+        .await;
+    let stored = local
+        .ok(
+            "set_state",
+            json!({"key": "plan", "value": 3, "if_version": 1}),
+        )
+        .await;
+    assert_eq!(stored["version"], 2);
+
+    // online's name is held in the default room: a session there supersedes it, one in
+    // another room does not.
+    let online_b = Server::start_with(&db, &["--room", "b"], &[]).await;
+    online_b.register("online").await;
+    let conn = Connection::open(db.path()).unwrap();
+    let live_online: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT room, session_id FROM sessions
+              WHERE name = 'online' AND superseded_at IS NULL ORDER BY room",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let rooms: Vec<&str> = live_online.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(rooms, ["b", "default"], "{live_online:?}");
+    assert_eq!(live_online[1].1, ONLINE);
+    drop(conn);
+    assert!(online_b.unread_ids().await.is_empty());
+    let online = Server::named(&db, "online").await;
+    assert_eq!(
+        online.unread_ids().await,
+        [
+            M_BCAST_READ,
+            M_BCAST_BELOW_CURSOR,
+            M_BCAST_UNREAD,
+            answer["id"].as_i64().unwrap()
+        ]
+    );
+    // The reply's receipt: delivered by a hook before the migration, read since.
+    let sent = online.ok("outbox", json!({})).await;
+    assert_eq!(
+        receipt(&sent, M_REPLY),
+        json!([{"name": "local", "status": "read", "delivered_at": T_READ, "via": "hook",
+                "read_at": local_read_at(&db)}])
+    );
+    for s in [local, online_b, online] {
+        s.stop().await;
+    }
+    let conn = Connection::open(db.path()).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+/// The recipients of message `id` in an outbox result.
+fn receipt(outbox: &Value, id: i64) -> Value {
+    outbox["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .unwrap_or_else(|| panic!("no message {id} in {outbox}"))["recipients"]
+        .clone()
+}
+
+/// When local read the reply in the database of `db` from before rooms.
+fn local_read_at(db: &TempDb) -> String {
+    let conn = Connection::open(db.path()).unwrap();
+    conn.query_row(
+        "SELECT read_at FROM messages WHERE id = ?1",
+        [before_rooms::M_REPLY],
+        |r| r.get(0),
+    )
+    .unwrap()
 }

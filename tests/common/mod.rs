@@ -36,6 +36,7 @@ pub const STOP_LIMIT: Duration = Duration::from_secs(3);
 /// developer's own settings never leak into a test.
 pub const SERVER_ENV: &[&str] = &[
     "C2C_NAME",
+    "C2C_ROOM",
     "CLAUDE_C2C_DB",
     "C2C_MAX_BODY_BYTES",
     "C2C_BUSY_TIMEOUT_MS",

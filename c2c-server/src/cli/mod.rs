@@ -137,11 +137,22 @@ impl Cli {
             None => from_env("C2C_BUSY_TIMEOUT_MS", "a number of milliseconds")?
                 .unwrap_or(store::BUSY_TIMEOUT.as_millis() as u64),
         };
-        let room = self.room.clone().or_else(|| {
-            std::env::var("C2C_ROOM")
-                .ok()
-                .filter(|r| !r.trim().is_empty())
-        });
+        let room = match &self.room {
+            Some(room) => Some(room.clone()),
+            // Unset or blank: the default room. Not text: refused, not read as unset (which
+            // would put the session in the default room, with other projects' mail).
+            None => match std::env::var("C2C_ROOM") {
+                Ok(room) => Some(room).filter(|r| !r.trim().is_empty()),
+                Err(std::env::VarError::NotPresent) => None,
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    return Err(Failure::Usage(
+                        "C2C_ROOM is not valid UTF-8: fix or unset it (a room is named like a \
+                         session)"
+                            .to_string(),
+                    ));
+                }
+            },
+        };
         if let Some(room) = &room {
             let from = if self.room.is_some() {
                 "--room"
