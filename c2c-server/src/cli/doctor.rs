@@ -367,7 +367,9 @@ fn find_server(project: &Path, checks: &mut Vec<Check>) -> Option<Server> {
     let db = setup::option_value(&args, "--db")
         .or_else(|| from_env("CLAUDE_C2C_DB"))
         .map(|p| project.join(p));
-    let room = setup::option_value(&args, "--room").or_else(|| from_env("C2C_ROOM"));
+    // An empty C2C_ROOM means the default room, as at run time.
+    let room = setup::option_value(&args, "--room")
+        .or_else(|| from_env("C2C_ROOM").filter(|r| !r.trim().is_empty()));
     let command = entry["command"].as_str().unwrap_or_default();
     let line = setup::entry_command_line(&entry).unwrap_or_default();
     let detail = format!("\"{key}\" in {source}: {line}");

@@ -145,7 +145,9 @@ pub fn parse_hook_command(command: &str) -> Option<HookCommand> {
         });
         match assignment {
             Some(("CLAUDE_C2C_DB", v)) => env_db = Some(PathBuf::from(v)),
-            Some(("C2C_ROOM", v)) => env_room = Some(v.to_string()),
+            Some(("C2C_ROOM", v)) => {
+                env_room = Some(v.to_string()).filter(|r| !r.trim().is_empty())
+            }
             _ => {}
         }
         assignment.is_some()
