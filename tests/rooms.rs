@@ -423,7 +423,7 @@ fn a_room_that_is_not_a_valid_name_is_refused_before_anything_is_opened() {
         (
             vec!["sessions", "--room", "*"],
             vec![],
-            vec!["--room", "\"*\" means every session"],
+            vec!["--room", "is \"*\", which means every session"],
         ),
         (
             vec![

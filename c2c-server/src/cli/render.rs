@@ -39,17 +39,18 @@ pub fn render(value: &Value, color: bool) -> String {
         |field: &Value| matches!(field, Value::Array(items) if items.iter().all(Value::is_object));
     // The fields shown as `key value` lines; an object or null (a get_state entry) is shown as
     // a block of its own.
-    let is_block = |field: &Value| field.is_object() || field.is_null();
+    let is_block =
+        |key: &str, field: &Value| key != "value" && (field.is_object() || field.is_null());
     let lines: Vec<(&String, &Value)> = fields
         .iter()
-        .filter(|(_, field)| !(is_table(field) || is_block(field)))
+        .filter(|(key, field)| !(is_table(field) || is_block(key, field)))
         .collect();
     let width = lines.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
     let mut out = String::new();
     // The `key value` lines first, then the blocks and tables they sum up.
     let (first, rest): (Vec<_>, Vec<_>) = fields
         .iter()
-        .partition(|(_, field)| !(is_table(field) || is_block(field)));
+        .partition(|(key, field)| !(is_table(field) || is_block(key, field)));
     for (key, field) in first.into_iter().chain(rest) {
         match field {
             Value::Array(items) if is_table(field) => {
@@ -63,7 +64,7 @@ pub fn render(value: &Value, color: bool) -> String {
                     out.push_str(&table(items, color));
                 }
             }
-            Value::Object(_) | Value::Null => {
+            Value::Object(_) | Value::Null if is_block(key, field) => {
                 if fields.len() > 1 {
                     out.push_str(&format!("\n{}\n", bold(&format!("{key}:"), color)));
                 }
@@ -287,6 +288,11 @@ mod tests {
         assert_eq!(
             render(&json!({"entry": {"key": "k", "value": "v"}}), false),
             "key    k\nvalue  \"v\"\n"
+        );
+        // A value that is a JSON object or null stays one JSON cell.
+        assert_eq!(
+            render(&json!({"key": "k", "value": {"a": null}}), false),
+            "key    k\nvalue  {\"a\":null}\n"
         );
         assert!(bold("x", true).contains("\x1b[1m"));
     }
