@@ -61,6 +61,13 @@ CREATE TABLE "state" (
         PRIMARY KEY (room, key)
     ) WITHOUT ROWID;
 
+CREATE TABLE state_floors (
+        room  TEXT PRIMARY KEY,
+        -- Above every version a pruned row of the room had: a key written anew starts here,
+        -- so that no version is ever handed out twice for a key.
+        next  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
 CREATE INDEX messages_from ON messages(room, from_name, id);
 
 CREATE INDEX messages_replies ON messages(reply_to, id) WHERE reply_to IS NOT NULL;

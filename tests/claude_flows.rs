@@ -43,6 +43,9 @@ enum Naming {
     /// With `--name local --room ROOM`, as `claude-c2c init --room ROOM` writes them (the
     /// server gets `--room ROOM` too).
     NamedIn(&'static str),
+    /// With `--name local` only, while the server gets `--room ROOM`: hooks written before the
+    /// server was moved to a room (or with the room only in the server's environment).
+    NamedServerIn(&'static str),
 }
 
 /// The hook events of `examples/settings.json`.
@@ -62,7 +65,7 @@ fn flow_rig(test: &str, script: Vec<Step>, naming: Naming, events: &[&str]) -> O
     let mut add = vec![
         "mcp", "add", "--scope", "local", "c2c", "--", BIN, "--name", LOCAL, "--db", &db,
     ];
-    if let Naming::NamedIn(room) = naming {
+    if let Naming::NamedIn(room) | Naming::NamedServerIn(room) = naming {
         add.extend(["--room", room]);
     }
     let added = rig.claude(&add, &[]);
@@ -93,7 +96,7 @@ fn write_settings(rig: &Rig, naming: Naming, events: &[&str], logger: Option<&Pa
     );
     match naming {
         Naming::Found => {}
-        Naming::Named => extra.push_str(&format!(" --name {LOCAL}")),
+        Naming::Named | Naming::NamedServerIn(_) => extra.push_str(&format!(" --name {LOCAL}")),
         Naming::NamedIn(room) => extra.push_str(&format!(" --name {LOCAL} --room {room}")),
     }
     for groups in hooks.values_mut() {
@@ -405,9 +408,27 @@ fn named_hooks_reach_a_continued_print_run() {
 /// the default room's never does.
 #[test]
 fn a_room_keeps_its_messages_through_a_continued_print_run() {
-    let test = "a_room_keeps_its_messages_through_a_continued_print_run";
+    room_keeps_its_messages(
+        "a_room_keeps_its_messages_through_a_continued_print_run",
+        Naming::NamedIn("shop"),
+    );
+}
+
+/// The same with hooks that name the session but not its room (the server alone was given
+/// `--room shop`): a hook binds the session its own Claude Code process started, not the
+/// default room's namesake.
+#[test]
+fn hooks_without_the_room_bind_their_own_server_in_its_room() {
+    room_keeps_its_messages(
+        "hooks_without_the_room_bind_their_own_server_in_its_room",
+        Naming::NamedServerIn("shop"),
+    );
+}
+
+// The flow of the two tests above, with the hooks named as `naming` says.
+fn room_keeps_its_messages(test: &str, naming: Naming) {
     let script = vec![Step::text("first answer"), Step::text("second answer")];
-    let Some(rig) = flow_rig(test, script, Naming::NamedIn("shop"), ALL_HOOKS) else {
+    let Some(rig) = flow_rig(test, script, naming, ALL_HOOKS) else {
         return;
     };
     let first_prompt = format!("{test}: first prompt");

@@ -250,6 +250,30 @@ async fn a_lease_expires_and_another_session_takes_it() {
         "the refused write changed nothing"
     );
 
+    // Renewing without a time to live would make the lease a lock that never frees itself:
+    // refused, and nothing changes. So is a delete "at version 0", which has nothing to delete.
+    a.err(
+        "set_state",
+        json!({"key": "lease", "value": "A", "if_version": 1}),
+        &[
+            "ttl_seconds",
+            "is a lease that expires at",
+            "give ttl_seconds to renew it",
+        ],
+    )
+    .await;
+    a.err(
+        "delete_state",
+        json!({"key": "lease", "if_version": 0}),
+        &["if_version", "nothing to delete"],
+    )
+    .await;
+    assert_eq!(
+        entry(&b, "lease").await,
+        held,
+        "the refused calls changed nothing"
+    );
+
     // A renews at its version, for a shorter time.
     let renewed = a.ok("set_state", take("A", 1, 2)).await;
     assert_eq!(renewed["version"], 2);
@@ -262,15 +286,16 @@ async fn a_lease_expires_and_another_session_takes_it() {
         "set_state",
         take("A", 2, 60),
         &[
-            "\"lease\" has no entry (version 0), not version 2",
+            "\"lease\" has no entry now (it expired or was deleted), not version 2",
             "nothing was changed",
+            "a lease held at version 2 is lost: take it again with if_version=0",
         ],
     )
     .await;
     a.err(
         "set_state",
         take("A", 1, 60),
-        &["version 0", "not version 1"],
+        &["has no entry now", "not version 1"],
     )
     .await;
 
@@ -534,7 +559,7 @@ async fn versions_count_every_write_and_bad_conditions_change_nothing() {
     a.err(
         "set_state",
         json!({"key": "new", "value": 1, "if_version": 2}),
-        &["\"new\" has no entry (version 0), not version 2"],
+        &["\"new\" has no entry now", "not version 2"],
     )
     .await;
     for (args, needles) in [
@@ -592,14 +617,16 @@ async fn versions_count_every_write_and_bad_conditions_change_nothing() {
         .ok("delete_state", json!({"key": "k", "if_version": 4}))
         .await;
     assert_eq!(deleted, json!({"key": "k", "deleted": true}));
-    for args in [json!({"key": "k"}), json!({"key": "k", "if_version": 0})] {
-        let again = b.ok("delete_state", args).await;
-        assert_eq!(again, json!({"key": "k", "deleted": false}));
-    }
+    let again = b.ok("delete_state", json!({"key": "k"})).await;
+    assert_eq!(again, json!({"key": "k", "deleted": false}));
     b.err(
         "delete_state",
         json!({"key": "k", "if_version": 5}),
-        &["\"k\" has no entry (version 0), not version 5"],
+        &[
+            "\"k\" has no entry now",
+            "not version 5",
+            "nothing was deleted",
+        ],
     )
     .await;
     let listed = a.ok("get_state", json!({})).await;
@@ -618,7 +645,8 @@ async fn versions_count_every_write_and_bad_conditions_change_nothing() {
 }
 
 // Prune deletes the rows of expired and deleted entries (counted as entries_deleted) and
-// keeps live ones; a pruned key starts again at version 1.
+// keeps live ones; a pruned key written anew starts above every version pruned, so a holder
+// of an old version can never match it.
 #[tokio::test]
 async fn prune_deletes_expired_and_deleted_entries() {
     let db = TempDb::new("state-prune");
@@ -657,7 +685,14 @@ async fn prune_deletes_expired_and_deleted_entries() {
             json!({"key": "gone", "value": 3, "if_version": 0}),
         )
         .await;
-    assert_eq!(again["version"], 1);
+    assert_eq!(again["version"], 4, "gone's delete was version 3: {again}");
+    // A holder of gone's old version 1 or 2 cannot write it now.
+    a.err(
+        "set_state",
+        json!({"key": "gone", "value": 9, "if_version": 1}),
+        &["at version 4"],
+    )
+    .await;
 }
 
 /// Runs the command line on `db` with `args`.

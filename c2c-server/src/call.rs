@@ -32,7 +32,7 @@ pub struct Client {
     session: Option<Session>,
     superseded: bool,
     bound: RefCell<Option<Session>>,
-    wait: Cell<Option<Duration>>,
+    wait: Cell<Option<(Duration, &'static str)>>,
     wake_at: Cell<Option<SystemTime>>,
 }
 
@@ -83,9 +83,10 @@ impl Client {
 
     /// Asks for the call to be run again whenever the database changes, for up to `timeout`
     /// from its first run, instead of answering now; the last run's result is the answer when
-    /// the time is up. A tool that waits for something calls this when it found nothing yet.
-    pub fn retry_on_change(&self, timeout: Duration) {
-        self.wait.set(Some(timeout));
+    /// the time is up. A tool that waits for something calls this when it found nothing yet;
+    /// `what` ("a message") is what progress reports say it waits for.
+    pub fn retry_on_change(&self, timeout: Duration, what: &'static str) {
+        self.wait.set(Some((timeout, what)));
     }
 
     /// Asks, besides [`Client::retry_on_change`], for the call to be run again at `at` even if
@@ -98,8 +99,8 @@ impl Client {
         self.wake_at.set(Some(at));
     }
 
-    /// The wait asked for by [`Client::retry_on_change`], if any.
-    pub fn retry_requested(&self) -> Option<Duration> {
+    /// The wait asked for by [`Client::retry_on_change`], if any, and what it waits for.
+    pub fn retry_requested(&self) -> Option<(Duration, &'static str)> {
         self.wait.get()
     }
 

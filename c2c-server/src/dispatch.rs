@@ -1,7 +1,8 @@
 //! Running one tool call: find the tool, check registration, open the right transaction,
 //! refresh the caller's heartbeat, run the generated wrapper, commit or roll back, and keep a
 //! session that `register_session` bound; for a tool that asked to wait, run it again on each
-//! change of the database until it answers or its time is up. Synchronous; the server runs
+//! change of the database (and at any time it named, such as an expiry) until it answers or
+//! its time is up. Synchronous; the server runs
 //! each step in place on the task serving the call ([`in_place`]) and waits between steps
 //! itself.
 //!
@@ -56,9 +57,9 @@ pub struct Dispatcher {
 pub struct Step {
     /// What the tool answered.
     pub result: Result<Value, ToolError>,
-    /// The tool asked to be run again on changes, for up to this long from its first run;
-    /// `result` is the answer once that time is up.
-    pub retry: Option<Duration>,
+    /// The tool asked to be run again on changes, for up to this long from its first run
+    /// (`result` is the answer once that time is up), waiting for what the text says.
+    pub retry: Option<(Duration, &'static str)>,
     /// The tool asked to be run again at this time at the latest, change or not.
     pub retry_at: Option<SystemTime>,
 }
@@ -82,6 +83,8 @@ pub struct Waiting {
     /// When to step it again even if no change was noticed: the deadline, the time the tool
     /// asked for, or [`Dispatcher::recheck_every`] from now, whichever comes first.
     pub next_step: Instant,
+    /// What it waits for, for progress reports ("a message").
+    pub what: &'static str,
 }
 
 /// A call that may wait: [`Dispatcher::step`] it, and while it asks to, wait for a change
@@ -101,11 +104,6 @@ impl Pending {
             args,
             deadline: None,
         }
-    }
-
-    /// The tool called.
-    pub fn tool(&self) -> &'static ToolDef {
-        self.tool
     }
 }
 
@@ -220,7 +218,7 @@ impl Dispatcher {
     pub fn step(&self, pending: &mut Pending) -> Result<Result<Value, ToolError>, Waiting> {
         let step = self.run_step(pending.tool, &pending.args);
         match (step.result, step.retry) {
-            (Ok(value), Some(timeout)) => {
+            (Ok(value), Some((timeout, what))) => {
                 let now = Instant::now();
                 let deadline = *pending.deadline.get_or_insert_with(|| now + timeout);
                 if now >= deadline {
@@ -239,6 +237,7 @@ impl Dispatcher {
                 Err(Waiting {
                     deadline,
                     next_step,
+                    what,
                 })
             }
             (result, _) => Ok(result),

@@ -36,8 +36,8 @@ pub enum ToolError {
     },
     /// A write asked for a version of a state entry (`if_version`) that it no longer has.
     VersionConflict {
-        /// The tool that tried to write.
-        tool: &'static str,
+        /// What it tried to do.
+        op: crate::store::state::Op,
         /// The key.
         key: String,
         /// What it found.
@@ -103,11 +103,9 @@ impl fmt::Display for ToolError {
             ToolError::InvalidArgument { name, problem } => {
                 write!(f, "invalid argument `{name}`: {problem}")
             }
-            ToolError::VersionConflict {
-                tool,
-                key,
-                conflict,
-            } => conflict_message(f, tool, key, conflict),
+            ToolError::VersionConflict { op, key, conflict } => {
+                conflict_message(f, *op, key, conflict)
+            }
             ToolError::Store(e) => store_message(f, e),
             ToolError::Database { path, source } => {
                 store_message(f, source)?;
@@ -125,17 +123,26 @@ impl fmt::Display for ToolError {
 // Says what the entry is now and what to do about it.
 fn conflict_message(
     f: &mut fmt::Formatter<'_>,
-    tool: &str,
+    op: crate::store::state::Op,
     key: &str,
     conflict: &crate::store::state::Conflict,
 ) -> fmt::Result {
+    use crate::store::state::Op;
+    let expected = conflict.expected;
     let Some(entry) = &conflict.current else {
-        return write!(
-            f,
-            "{key:?} has no entry (version 0), not version {}: nothing was changed; read it \
-             with get_state and try again",
-            conflict.expected
-        );
+        return match op {
+            Op::Set => write!(
+                f,
+                "{key:?} has no entry now (it expired or was deleted), not version {expected}: \
+                 nothing was changed; a lease held at version {expected} is lost: take it again \
+                 with if_version=0"
+            ),
+            Op::Delete => write!(
+                f,
+                "{key:?} has no entry now (it expired or was deleted), not version {expected}: \
+                 nothing was deleted"
+            ),
+        };
     };
     write!(
         f,
@@ -145,12 +152,12 @@ fn conflict_message(
     if let Some(at) = &entry.expires_at {
         write!(f, ", expires at {at}")?;
     }
-    write!(f, "), not {}: nothing was changed; ", conflict.expected)?;
-    if conflict.expected == 0 && tool == "set_state" {
+    write!(f, "), not {expected}: nothing was changed; ")?;
+    if expected == 0 {
         write!(
             f,
-            "someone holds it: get_state(key, wait_while_version={}) waits until it changes, is \
-             deleted or expires",
+            "someone holds it: get_state(key, wait_while_version={}) waits until it changes \
+             (renewed: wait again with the new version; released or expired: take it)",
             entry.version
         )
     } else {

@@ -5,11 +5,13 @@
 //! speaks MCP over stdio (behind the [`transport`] guard) and hands each `tools/call` to the
 //! [`dispatch`]er, which claims the server's name when it is free or its holder's [`process`]
 //! has exited, opens a transaction, builds the [`call`] context and runs the tool's generated
-//! wrapper from [`tools`] (the annotated functions; the [`registry`] types describe them). A
-//! tool that waits (`wait_for_message`) is run again on each change that [`wake`] notices; the
-//! server also pushes new messages as Claude Code [`channel`] events, and [`cli`]'s hooks hand
-//! them to Claude Code's prompt, finding their session by the Claude Code process they share
-//! with its server. [`spec`] renders the registry as the checked-in reference in `spec/`.
+//! wrapper from [`tools`] (the annotated functions; the [`registry`] types describe them).
+//! Everything a call sees lies in the client's room (`--room`): names, messages and state. A
+//! tool that waits (`wait_for_message`, `get_state` on a version) is run again on each change
+//! that [`wake`] notices, and at any time it names (an expiry); the server also pushes new
+//! messages as Claude Code [`channel`] events, and [`cli`]'s hooks hand them to Claude Code's
+//! prompt, finding their session by the Claude Code process they share with its server.
+//! [`spec`] renders the registry as the checked-in reference in `spec/`.
 
 #![warn(missing_docs)]
 

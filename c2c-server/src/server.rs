@@ -78,8 +78,9 @@ pub fn instructions(name: Option<&str>, channel: bool) -> String {
          question, status, error; to=\"*\" reaches everyone.\n\
          - Shared state is for facts others should see: set_state(key, value) / get_state(key).\n\
          - To claim shared work without racing, take a lease: set_state(key, value, if_version=0, \
-         ttl_seconds=N); renew it with its version, release it with delete_state. If another holds \
-         it, get_state(key, wait_while_version=its version) waits until it is free.\n\
+         ttl_seconds=N); renew it with its version and ttl_seconds, release it with delete_state. \
+         If another holds it, get_state(key, wait_while_version=its version) waits until it \
+         changes: renewed (wait again), or released or expired (take it).\n\
          - Results are JSON; an error says what to fix."
     )
 }
@@ -198,14 +199,9 @@ impl Server {
                     if let Some(token) = &progress {
                         // In whole seconds: the timeout asked for, not the microseconds of the first step.
                         let total = waiting.deadline.duration_since(started).as_secs_f64().round();
-                        let what = if pending.tool().name == "get_state" {
-                            "waiting for the entry to change"
-                        } else {
-                            "waiting for a message"
-                        };
                         let param = ProgressNotificationParam::new(token.clone(), started.elapsed().as_secs_f64())
                             .with_total(total)
-                            .with_message(what.to_string());
+                            .with_message(format!("waiting for {}", waiting.what));
                         let _ = context.peer.notify_progress(param).await;
                     }
                 }

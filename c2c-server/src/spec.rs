@@ -150,9 +150,9 @@ pub fn model_cost(tools: &[ToolDef]) -> usize {
 /// The arguments' bounds in the input schemas (`minimum`, `maximum`, `maxLength`, `maxItems`,
 /// 254 bytes) were paid for by shorter descriptions: the list cost 4,859 bytes after them.
 /// Leases (`delete_state`; `if_version` and `ttl_seconds` on `set_state`; waiting on a key
-/// with `get_state`) raised it on purpose, by what is left after shortening five older
-/// descriptions.
-pub const MODEL_COST_BUDGET: usize = 5_640;
+/// with `get_state`) raised it on purpose to 5,664, by what is left after shortening five
+/// older descriptions.
+pub const MODEL_COST_BUDGET: usize = 5_664;
 
 /// The markdown tool reference.
 pub fn tools_md(tools: &[ToolDef]) -> String {

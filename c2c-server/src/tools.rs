@@ -288,7 +288,8 @@ impl Tools {
         // A typo in a name would otherwise wait forever in silence.
         let note = (to != BROADCAST && !sessions::ever_registered(db, &me.room, &to)?).then(|| {
             format!(
-                "no session has ever registered as \"{to}\": it waits until one does; check the name with list_sessions"
+                "no session has ever registered as \"{to}\" in room {}: it waits until one does; check the name with list_sessions (which shows this room's sessions)",
+                me.room
             )
         });
         Ok(Sent { id, to, tag, note })
@@ -343,7 +344,7 @@ impl Tools {
         };
         let found = messages::inbox(db, me, true, limit as u32, &filter)?;
         if found.is_empty() {
-            client.retry_on_change(Duration::from_secs(timeout_seconds as u64));
+            client.retry_on_change(Duration::from_secs(timeout_seconds as u64), "a message");
         }
         if client.is_server() {
             messages::deliver(db, &me.name, &found, Via::Wait)?;
@@ -378,7 +379,7 @@ impl Tools {
         Ok(Marked { marked, not_marked })
     }
 
-    /// Store a JSON value at a key in shared state for others to see. Last writer wins. To claim work without racing, take a lease: if_version=0 and ttl_seconds; renew with its version; release with delete_state.
+    /// Store a JSON value at a key in shared state for others to see. Last writer wins. To claim work without racing, take a lease: if_version=0 and ttl_seconds; renew with its version and ttl_seconds; release with delete_state.
     // Not idempotent: each write moves the version on, which wakes those waiting on it.
     #[tool]
     pub fn set_state(
@@ -401,6 +402,22 @@ impl Tools {
         check_key("key", &key)?;
         let json = value.to_string();
         check_size("value", json.len(), client.config().max_body_bytes)?;
+        // A lease renewed without a time to live would never expire again, and so would never
+        // free itself should its holder die: ask for one instead.
+        if let (Some(version), None) = (if_version, ttl_seconds)
+            && version > 0
+            && let Some(current) = state::get(db, &me.room, &key)?
+            && current.version == version
+            && let Some(at) = &current.expires_at
+        {
+            return Err(ToolError::invalid(
+                "ttl_seconds",
+                format!(
+                    "is missing: {key:?} is a lease that expires at {at}; give ttl_seconds to \
+                     renew it (or write it without if_version to keep the value for good)"
+                ),
+            ));
+        }
         let expires_at = ttl_seconds
             .map(|ttl| clock::format_time(SystemTime::now() + Duration::from_secs(ttl as u64)));
         let write = state::Write {
@@ -412,7 +429,7 @@ impl Tools {
             expires_at: expires_at.as_deref(),
         };
         let version = state::set(db, &write)?.map_err(|conflict| ToolError::VersionConflict {
-            tool: "set_state",
+            op: state::Op::Set,
             key: key.clone(),
             conflict,
         })?;
@@ -424,7 +441,7 @@ impl Tools {
         })
     }
 
-    /// Read shared state: one entry by key (null if missing), a prefix's entries, or all. With wait_while_version, first wait until the key's version differs (0: absent), e.g. until a lease ends.
+    /// Read shared state: one entry by key (null if missing), a prefix's entries, or all. With wait_while_version, first wait until the key's version differs (0: absent), e.g. a lease renewed or ended.
     #[tool(read_only)]
     pub fn get_state(
         db: &Connection,
@@ -455,7 +472,10 @@ impl Tools {
                 let unchanged = wait_while_version
                     .is_some_and(|v| v == entry.as_ref().map_or(0, |e| e.version));
                 if unchanged {
-                    client.retry_on_change(Duration::from_secs(timeout_seconds as u64));
+                    client.retry_on_change(
+                        Duration::from_secs(timeout_seconds as u64),
+                        "the entry to change",
+                    );
                     // An expiry changes nothing in the file: look again when it is due.
                     if let Some(at) = entry
                         .as_ref()
@@ -493,10 +513,16 @@ impl Tools {
         if_version: Option<i64>,
     ) -> Result<Deleted, ToolError> {
         check_key("key", &key)?;
+        if if_version == Some(0) {
+            return Err(ToolError::invalid(
+                "if_version",
+                "is 0, which means no entry: there is nothing to delete; give the version you read",
+            ));
+        }
         let deleted =
             state::delete(db, &me.room, &key, &me.name, if_version)?.map_err(|conflict| {
                 ToolError::VersionConflict {
-                    tool: "delete_state",
+                    op: state::Op::Delete,
                     key: key.clone(),
                     conflict,
                 }

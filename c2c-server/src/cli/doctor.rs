@@ -82,7 +82,7 @@ const INIT_FIX: &str = "run `claude-c2c init --name NAME` in the project folder"
 
 /// Runs every check for the project folder and database `db` (`--db` / `CLAUDE_C2C_DB`);
 /// returns the report for stdout and whether no check failed.
-pub fn run(args: &DoctorArgs, db: Option<&Path>) -> (String, bool) {
+pub fn run(args: &DoctorArgs, room: Option<&str>, db: Option<&Path>) -> (String, bool) {
     let project = args
         .project
         .clone()
@@ -91,25 +91,22 @@ pub fn run(args: &DoctorArgs, db: Option<&Path>) -> (String, bool) {
     let project = setup::canonical(&project).unwrap_or(project);
     let mut checks = vec![check_binary(), check_claude()];
 
-    let server = find_server(&project, &mut checks);
+    // Claude Code passes its environment (C2C_ROOM too) to the server and the hooks, so a room
+    // set there, or given to doctor, applies where the entry and hooks name none.
+    let server = find_server(&project, room, &mut checks);
     let server_db = server.as_ref().and_then(|s| s.db.clone());
     let server_name = server.as_ref().and_then(|s| s.name.clone());
+    check_hooks(&project, server.as_ref(), room, &mut checks);
     let room = server
         .as_ref()
-        .map_or(DEFAULT_ROOM.to_string(), |s| s.room().to_string());
-    check_hooks(&project, server.as_ref(), &mut checks);
+        .map_or(room.unwrap_or(DEFAULT_ROOM), Server::room);
 
     let db_path = match db.map(setup::absolute).or(server_db) {
         Some(path) => Some(path),
         None => store::default_path().ok(),
     };
     match db_path {
-        Some(path) => check_database(
-            &path,
-            &project,
-            (server_name.as_deref(), &room),
-            &mut checks,
-        ),
+        Some(path) => check_database(&path, &project, (server_name.as_deref(), room), &mut checks),
         None => checks.push(Check::fail(
             "database",
             "no database path: HOME is not set",
@@ -289,7 +286,7 @@ impl Server {
 
 /// Finds the project's claude-c2c server entries, in Claude Code's order of precedence
 /// (local, project, user), and checks the one that applies.
-fn find_server(project: &Path, checks: &mut Vec<Check>) -> Option<Server> {
+fn find_server(project: &Path, room: Option<&str>, checks: &mut Vec<Check>) -> Option<Server> {
     const NAME: &str = "mcp server";
     let mut sources: Vec<(String, Map<String, Value>)> = Vec::new();
     let claude_json = setup::claude_json_path().map(|p| (setup::read_json(&p), p));
@@ -369,7 +366,8 @@ fn find_server(project: &Path, checks: &mut Vec<Check>) -> Option<Server> {
         .map(|p| project.join(p));
     // An empty C2C_ROOM means the default room, as at run time.
     let room = setup::option_value(&args, "--room")
-        .or_else(|| from_env("C2C_ROOM").filter(|r| !r.trim().is_empty()));
+        .or_else(|| from_env("C2C_ROOM").filter(|r| !r.trim().is_empty()))
+        .or_else(|| room.map(str::to_string));
     let command = entry["command"].as_str().unwrap_or_default();
     let line = setup::entry_command_line(&entry).unwrap_or_default();
     let detail = format!("\"{key}\" in {source}: {line}");
@@ -416,7 +414,14 @@ struct FoundHook {
     parsed: setup::HookCommand,
 }
 
-fn check_hooks(project: &Path, server: Option<&Server>, checks: &mut Vec<Check>) {
+// `room` is the room of the environment (or doctor's own `--room`), which a hook naming none
+// inherits.
+fn check_hooks(
+    project: &Path,
+    server: Option<&Server>,
+    room: Option<&str>,
+    checks: &mut Vec<Check>,
+) {
     let mut files = vec![
         (
             ".claude/settings.json".to_string(),
@@ -591,7 +596,7 @@ fn check_hooks(project: &Path, server: Option<&Server>, checks: &mut Vec<Check>)
                 h.event, h.file, server.source
             ));
         }
-        let hook_room = h.parsed.room.as_deref().unwrap_or(DEFAULT_ROOM);
+        let hook_room = h.parsed.room.as_deref().or(room).unwrap_or(DEFAULT_ROOM);
         if hook_room != server.room() {
             mismatches.push(format!(
                 "the {} hook in {} is in room \"{hook_room}\" but the server ({}) is in \"{}\"",
@@ -728,6 +733,13 @@ fn check_database(
     // The sessions are read with the current schema (rooms came with version 6).
     if version == known {
         checks.push(check_sessions(&conn, project, server));
+    } else if version < known {
+        checks.push(Check::ok(
+            "sessions",
+            format!(
+                "not read: schema {version} predates rooms; shown once a server has migrated it"
+            ),
+        ));
     }
 }
 

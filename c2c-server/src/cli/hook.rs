@@ -220,9 +220,9 @@ fn read_input() -> Result<HookInput, String> {
 /// itself run under a launcher).
 const ANCESTORS: usize = 8;
 
-// Finds the session a hook serves: the one named (in `room`, the default room if `None`),
-// else the one whose server was started by the same Claude Code process (an ancestor of this
-// hook), else the one that recorded the hook's Claude Code session id, else the latest server
+// Finds the session a hook serves: the one named (the one this hook's Claude Code process
+// started if it holds the name, else the one in `room`, the default room if `None`), else the
+// one whose server was started by the same Claude Code process (an ancestor of this hook), else the one that recorded the hook's Claude Code session id, else the latest server
 // started in the project (in `room`, if given). Holds across
 // `--continue`, `/clear`, forks and compaction, which change the session id but not the
 // process. `Ok(Err(why))` when none is found.
@@ -233,7 +233,20 @@ fn bind(
     input: &HookInput,
     project: Option<&str>,
 ) -> rusqlite::Result<Result<Session, String>> {
+    let host = process::host();
+    let ancestors = process::ancestors(ANCESTORS);
     if let Some(name) = name {
+        // The server this Claude Code process started, when it holds the name, in whatever
+        // room: its room may come from where the hook's does not (the server entry's `env`),
+        // and another room's namesake is someone else.
+        for &pid in &ancestors {
+            if let Some((session, standing)) = sessions::started_by(conn, pid, &host)? {
+                if standing == sessions::Standing::Live && session.name == name {
+                    return Ok(Ok(session));
+                }
+                break;
+            }
+        }
         let in_room = room.unwrap_or(DEFAULT_ROOM);
         return Ok(sessions::live(conn, in_room, name)?.ok_or_else(|| {
             format!(
@@ -242,8 +255,6 @@ fn bind(
             )
         }));
     }
-    let host = process::host();
-    let ancestors = process::ancestors(ANCESTORS);
     // The nearest ancestor that started a server decides: a Claude Code process whose session
     // lost its name hands over nothing, rather than another session's messages.
     for &pid in &ancestors {

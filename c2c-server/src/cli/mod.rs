@@ -341,7 +341,7 @@ pub fn main() -> ExitCode {
         }
         Some(("doctor", m)) => {
             let args = doctor::DoctorArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
-            let (text, ok) = doctor::run(&args, settings.db.as_deref());
+            let (text, ok) = doctor::run(&args, settings.room.as_deref(), settings.db.as_deref());
             print!("{text}");
             return if ok {
                 ExitCode::SUCCESS

@@ -1,8 +1,8 @@
 //! `claude-c2c tail`: follow the bus, printing each message of the room (or of every room) as
 //! it is committed (or, with `--since`, from an id on), each with its room, optionally only
-//! those to or from a name or with a tag. It only
-//! reads: nothing is marked read or delivered. Between looks it sleeps until a write to the
-//! database is noticed (the same watcher that wakes `wait_for_message`).
+//! those to or from a name or with a tag. It only reads: nothing is marked read or delivered.
+//! Between looks it sleeps until a write to the database is noticed (the same watcher that
+//! wakes `wait_for_message`).
 
 use std::io::Write;
 use std::path::Path;

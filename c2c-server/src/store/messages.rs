@@ -153,7 +153,7 @@ pub fn inbox(
     limit: u32,
     filter: &Filter<'_>,
 ) -> rusqlite::Result<Vec<Message>> {
-    // Each branch walks its (to_name, id) index in order and stops at the limit, so the cost
+    // Each branch walks its (room, to_name, id) index in order and stops at the limit, so the cost
     // follows `limit`, not the number of messages stored.
     const PICK: &str = "(?2 IS NULL OR tag = ?2) AND (?4 IS NULL OR reply_to = ?4)
         AND (NOT ?5 OR NOT EXISTS (SELECT 1 FROM deliveries AS d
@@ -494,9 +494,9 @@ fn advance_cursor(db: &Connection, me: &Session) -> rusqlite::Result<()> {
 
 /// Deletes the messages of `room` sent before `cutoff` that are done with: direct messages
 /// once read, and broadcasts once someone other than the sender has read them and so has every
-/// live session of the room (other than the sender's name). A broadcast nobody has read yet stays, however old, for a
-/// session that registers later. Its `broadcast_reads` and `deliveries` rows go with it
-/// (`ON DELETE CASCADE`).
+/// live session of the room (other than the sender's name). A broadcast nobody has read yet
+/// stays, however old, for a session that registers later. Its `broadcast_reads` and
+/// `deliveries` rows go with it (`ON DELETE CASCADE`).
 pub fn prune(db: &Connection, room: &str, cutoff: &str) -> rusqlite::Result<usize> {
     let direct = db
         .prepare_cached(

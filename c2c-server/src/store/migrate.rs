@@ -139,6 +139,12 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT 'default', key, value, updated_at, updated_by FROM state;
     DROP TABLE state;
     ALTER TABLE state_by_room RENAME TO state;
+    CREATE TABLE state_floors (
+        room  TEXT PRIMARY KEY,
+        -- Above every version a pruned row of the room had: a key written anew starts here,
+        -- so that no version is ever handed out twice for a key.
+        next  INTEGER NOT NULL
+    ) WITHOUT ROWID;
 
     CREATE TABLE cursors_by_room (
         room   TEXT NOT NULL,

@@ -2,7 +2,9 @@
 //! the key is first written, +1 on every write or delete), so that a writer can ask for its
 //! write to happen only at the version it read (compare-and-set); and it may expire. A delete
 //! expires the entry at once and keeps its row, so versions never repeat for a key and a lease
-//! holder whose lease ran out cannot renew what another took since. Expired rows go at prune.
+//! holder whose lease ran out cannot renew what another took since. Expired rows go at prune,
+//! which raises the room's floor (`state_floors`) above their versions: a key written after
+//! that starts at the floor rather than at 1, so pruning cannot bring an old version back.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use schemars::JsonSchema;
@@ -18,7 +20,8 @@ pub struct StateEntry {
     pub key: String,
     /// The stored JSON value.
     pub value: Value,
-    /// 1 when the key was first written, +1 on every write since.
+    /// 1 when the key was first written (or the room's floor, after a prune), +1 on every write
+    /// or delete since.
     pub version: i64,
     /// When it was last written.
     pub updated_at: String,
@@ -27,6 +30,15 @@ pub struct StateEntry {
     /// When it expires, if it was written with a time to live.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+}
+
+/// What a compare-and-set tried to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Write the entry (`set_state`).
+    Set,
+    /// Delete it (`delete_state`).
+    Delete,
 }
 
 /// A compare-and-set that found another version than the one asked for; nothing was written.
@@ -105,7 +117,10 @@ pub fn set(db: &Connection, w: &Write<'_>) -> rusqlite::Result<Result<i64, Confl
         return Ok(Err(conflict));
     }
     // An expired or deleted row keeps counting, so an old version never comes back.
-    let version = found.map_or(1, |(e, _)| e.version + 1);
+    let version = match found {
+        Some((e, _)) => e.version + 1,
+        None => floor(db, w.room)?,
+    };
     db.prepare_cached(
         "INSERT INTO state (room, key, value, updated_at, updated_by, version, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -192,9 +207,25 @@ pub fn list(
     rows.collect()
 }
 
-/// Deletes the rows of `room` that expired (or were deleted) before `cutoff`; returns how
-/// many. Their keys start again at version 1.
+// The version a key of `room` that has no row starts at.
+fn floor(db: &Connection, room: &str) -> rusqlite::Result<i64> {
+    let next: Option<i64> = db
+        .prepare_cached("SELECT next FROM state_floors WHERE room = ?1")?
+        .query_row([room], |r| r.get(0))
+        .optional()?;
+    Ok(next.unwrap_or(1))
+}
+
+/// Deletes the rows of `room` that expired (or were deleted) before `cutoff`, first raising
+/// the room's floor above their versions; returns how many.
 pub fn prune(db: &Connection, room: &str, cutoff: &str) -> rusqlite::Result<usize> {
+    db.prepare_cached(
+        "INSERT INTO state_floors (room, next)
+         SELECT room, max(version) + 1 FROM state
+          WHERE room = ?1 AND expires_at < ?2 GROUP BY room
+         ON CONFLICT(room) DO UPDATE SET next = max(next, excluded.next)",
+    )?
+    .execute(params![room, cutoff])?;
     db.prepare_cached("DELETE FROM state WHERE room = ?1 AND expires_at < ?2")?
         .execute(params![room, cutoff])
 }

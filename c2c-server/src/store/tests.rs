@@ -610,6 +610,11 @@ fn a_deleted_or_expired_entry_is_gone_but_its_versions_never_come_back() {
     );
     assert!(state::get(&db, ROOM, "gone").unwrap().is_none());
     assert_eq!(state::get(&db, ROOM, "lease").unwrap().unwrap().version, 2);
+    // Pruned, gone's version 1 never comes back: written anew, it starts above it, as does
+    // any new key of the room; another room still starts at 1.
+    assert_eq!(put(&db, ROOM, "gone", "2", "c"), 2);
+    assert_eq!(put(&db, ROOM, "fresh", "1", "c"), 2);
+    assert_eq!(put(&db, "other", "fresh", "1", "c"), 1);
 }
 
 #[test]
