@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
@@ -18,24 +17,7 @@ const CHANNEL: &str = "notifications/claude/channel";
 
 /// Runs the binary's command line on `db` with `args`, feeding `stdin`.
 fn cli(db: &Path, args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> Output {
-    let mut cmd = std_command();
-    cmd.arg("--db").arg(db).args(args);
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A hook may exit without reading its input (`hook wait` under `claude -p`): a closed
-    // pipe is its answer, not the test's failure.
-    match child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other.unwrap(),
-    }
-    child.wait_with_output().unwrap()
+    common::cli_with(db, args, envs, stdin)
 }
 
 /// Sends `body` to `to` as `from` from another process (the CLI); returns the id.

@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Server, TempDb, bodies, ids};
+use common::{Server, TempDb, bodies, cli_json, ids};
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 
@@ -785,24 +785,6 @@ mod before_rooms {
             .unwrap();
         }
     }
-}
-
-/// Runs the command line on `db` with `args`; returns its stdout as JSON.
-fn cli_json(db: &std::path::Path, args: &[&str]) -> Value {
-    let out = common::std_command()
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,9 +8,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
-use common::{Server, TempDb, std_command};
+use common::{Server, TempDb, cli, cli_json};
 use serde_json::{Value, json};
 
 /// The process id recorded by the live holder of `name`, if any.
@@ -23,26 +22,6 @@ fn holder_pid(db: &Path, name: &str) -> Option<i64> {
     )
     .ok()
     .flatten()
-}
-
-/// Runs the binary on `db` with `args`.
-fn cli(db: &Path, args: &[&str]) -> Output {
-    std_command()
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn cli_json(db: &Path, args: &[&str]) -> Value {
-    let mut args = args.to_vec();
-    args.push("--json");
-    let out = cli(db, &args);
-    assert!(out.status.success(), "{args:?}: {out:?}");
-    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
-    common::schema::check(&args[0].replace('-', "_"), &value);
-    value
 }
 
 /// Sends `body` from `from` to `to` through the command line; returns its result.

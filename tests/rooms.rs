@@ -12,32 +12,10 @@ use std::process::{Child, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Server, TempDb, bodies, ids, std_command};
+use common::{Server, TempDb, bodies, cli_with, ids, std_command};
 use serde_json::{Value, json};
 
 const CHANNEL: &str = "notifications/claude/channel";
-
-/// Runs the command line on `db` with `args` and environment `envs`, feeding `stdin`.
-fn cli(db: &Path, args: &[&str], envs: &[(&str, &str)], stdin: &str) -> Output {
-    use std::io::Write;
-    let mut cmd = std_command();
-    cmd.arg("--db").arg(db).args(args).env_remove("NO_COLOR");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A hook may exit without reading its input: a closed pipe is not the test's failure.
-    match child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other.unwrap(),
-    }
-    child.wait_with_output().unwrap()
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
@@ -52,7 +30,7 @@ fn stderr(out: &Output) -> String {
 fn json_env(db: &Path, args: &[&str], envs: &[(&str, &str)]) -> Value {
     let mut args = args.to_vec();
     args.push("--json");
-    let out = cli(db, &args, envs, "");
+    let out = cli_with(db, &args, envs, "");
     assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     let value: Value = serde_json::from_str(&stdout(&out))
         .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)));
@@ -457,7 +435,7 @@ fn a_room_that_is_not_a_valid_name_is_refused_before_anything_is_opened() {
             vec!["--room"],
         ),
     ] {
-        let out = cli(&path, &args, &envs, "");
+        let out = cli_with(&path, &args, &envs, "");
         assert_eq!(out.status.code(), Some(2), "{args:?} {envs:?}: {out:?}");
         let err = stderr(&out);
         for needle in needles.iter().chain(&["a room is named like a session"]) {
@@ -499,7 +477,7 @@ fn the_command_line_acts_in_the_room_it_is_given() {
     let db = TempDb::new("rooms-cli");
     let path = db.path();
     assert_eq!(
-        stdout(&cli(&path, &["rooms"], &[], "")),
+        stdout(&cli_with(&path, &["rooms"], &[], "")),
         "(no rooms: nothing has been written yet)\n"
     );
     let b = [("C2C_ROOM", "b")];
@@ -664,7 +642,7 @@ fn the_command_line_acts_in_the_room_it_is_given() {
             ("quiet room", "loner", 0),
         ])
     );
-    let table = stdout(&cli(&path, &["sessions", "--room", "b"], &[], ""));
+    let table = stdout(&cli_with(&path, &["sessions", "--room", "b"], &[], ""));
     let header = table.lines().next().unwrap();
     assert!(
         header.contains("ROOM") && header.contains("NAME"),
@@ -676,14 +654,14 @@ fn the_command_line_acts_in_the_room_it_is_given() {
         rows.iter().all(|r| r.split_whitespace().any(|w| w == "b")),
         "{table}"
     );
-    let table = stdout(&cli(&path, &["sessions", "--all-rooms"], &[], ""));
+    let table = stdout(&cli_with(&path, &["sessions", "--all-rooms"], &[], ""));
     assert_eq!(table.lines().count(), 1 + 5, "{table}");
     assert!(
         table.contains("quiet room") && table.contains("default"),
         "{table}"
     );
     assert_eq!(
-        stdout(&cli(&path, &["sessions", "--room", "empty"], &[], "")),
+        stdout(&cli_with(&path, &["sessions", "--room", "empty"], &[], "")),
         "(no sessions in room empty)\n"
     );
 
@@ -725,7 +703,7 @@ fn the_command_line_acts_in_the_room_it_is_given() {
         ],
         "{rooms}"
     );
-    let table = stdout(&cli(&path, &["rooms"], &[], ""));
+    let table = stdout(&cli_with(&path, &["rooms"], &[], ""));
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 4, "{table}");
     for column in ["ROOM", "LIVE", "SESSIONS", "UNREAD"] {
@@ -978,7 +956,7 @@ fn hook_input(session: &str, cwd: &str) -> String {
 fn prompt_context(db: &Path, args: &[&str], envs: &[(&str, &str)], input: &str) -> String {
     let mut all = vec!["hook", "prompt"];
     all.extend_from_slice(args);
-    let out = cli(db, &all, envs, input);
+    let out = cli_with(db, &all, envs, input);
     assert!(out.status.success(), "{out:?}");
     if out.stdout.is_empty() {
         return String::new();
@@ -1052,7 +1030,7 @@ async fn hooks_hand_over_the_messages_of_their_own_room() {
         "{context}"
     );
     // A room with no server in the project: nobody to hand messages to.
-    let out = cli(&path, &["hook", "prompt", "--room", "c"], &[], &in_dir);
+    let out = cli_with(&path, &["hook", "prompt", "--room", "c"], &[], &in_dir);
     assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
     assert!(
         stderr(&out).contains("no session to hand messages to"),
@@ -1063,7 +1041,7 @@ async fn hooks_hand_over_the_messages_of_their_own_room() {
     assert_eq!(local_b.unread_ids().await, [b_id]);
     // A name held only in another room is not found, and the note says in which room it
     // looked.
-    let out = cli(
+    let out = cli_with(
         &path,
         &["hook", "prompt", "--name", "local", "--room", "c"],
         &[],
@@ -1077,7 +1055,7 @@ async fn hooks_hand_over_the_messages_of_their_own_room() {
     );
 
     // A room that is not a name never blocks the prompt: nothing, and a note.
-    let out = cli(
+    let out = cli_with(
         &path,
         &["hook", "prompt", "--name", "local", "--room", "*"],
         &[],
@@ -1100,7 +1078,7 @@ async fn hooks_hand_over_the_messages_of_their_own_room() {
     );
     let waiter_path = path.clone();
     let waiting = std::thread::spawn(move || {
-        cli(
+        cli_with(
             &waiter_path,
             &[
                 "hook",

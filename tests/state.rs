@@ -6,12 +6,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::raw::Raw;
-use common::{BIN, Server, TempDb};
+use common::{Server, TempDb, cli, cli_json};
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
@@ -695,34 +694,8 @@ async fn prune_deletes_expired_and_deleted_entries() {
     .await;
 }
 
-/// Runs the command line on `db` with `args`.
-fn cli(db: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("CLAUDE_C2C_DB")
-        .env_remove("C2C_NAME")
-        .env_remove("C2C_ROOM")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
-}
-
-/// Runs a command that must succeed with `--json`; its result matches the tool's schema.
-fn cli_json(db: &Path, args: &[&str]) -> Value {
-    let mut args = args.to_vec();
-    args.push("--json");
-    let out = cli(db, &args);
-    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
-    let value: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out.stdout)));
-    common::schema::check(&args[0].replace('-', "_"), &value);
-    value
 }
 
 /// Runs a command that must fail with status 1, printing nothing on stdout; its stderr.

@@ -150,6 +150,66 @@ pub fn std_command() -> std::process::Command {
     cmd
 }
 
+/// Runs the command line on the database `db` with `args`, the environment `envs` added to a
+/// clean one, and `stdin` as its input; waits for it to exit.
+pub fn cli_with(
+    db: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    stdin: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut cmd = std_command();
+    cmd.arg("--db").arg(db).args(args).env_remove("NO_COLOR");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command may exit without reading its input (a hook with nothing to do): a closed pipe
+    // is its answer, not the test's failure.
+    match child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.unwrap(),
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Runs the command line on `db` with `args`, no extra environment and no input.
+pub fn cli(db: &Path, args: &[&str]) -> std::process::Output {
+    cli_with(db, args, &[], "")
+}
+
+/// Runs a command on `db` that must succeed, with `--json` added when it is a tool's
+/// subcommand; its output as JSON, checked against the tool's output schema.
+pub fn cli_json(db: &Path, args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    if !args.contains(&"--json") {
+        args.push("--json");
+    }
+    let out = cli(db, &args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    let tool = args[0].replace('-', "_");
+    if schema::is_tool(&tool) {
+        schema::check(&tool, &value);
+    }
+    value
+}
+
 /// The test client's handler: keeps every notification the server pushes (custom ones such as
 /// channel events, and progress), as `(method, params)`, in arrival order.
 #[derive(Clone, Default)]
