@@ -611,7 +611,7 @@ async fn versions_count_every_write_and_bad_conditions_change_nothing() {
         .unwrap();
     assert!(ahead > Duration::from_secs(31_535_000), "{ahead:?}");
 
-    // Deleting: at the right version, then again (nothing there), then at version 0.
+    // Deleting: at the right version, then again (nothing there), then at a version gone.
     let deleted = b
         .ok("delete_state", json!({"key": "k", "if_version": 4}))
         .await;
