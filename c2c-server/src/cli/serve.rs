@@ -66,9 +66,9 @@ pub fn run(dispatcher: Dispatcher) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let outcome = runtime.block_on(async move {
-        let guarded = crate::transport::stdio();
+        let (transport, closed) = crate::transport::stdio();
         let running = Server::new(dispatcher)
-            .serve((guarded.reader, guarded.writer))
+            .serve(transport)
             .await
             .map_err(|e| format!("MCP initialisation failed: {e}"))?;
         let outcome = tokio::select! {
@@ -76,7 +76,7 @@ pub fn run(dispatcher: Dispatcher) -> Result<(), String> {
             _ = shutdown_signal() => Ok(()),
         };
         // Let the last responses reach stdout before the process ends.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), guarded.output).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), closed).await;
         outcome
     });
     // Reading stdin blocks a thread until the client writes or closes it, and dropping the
