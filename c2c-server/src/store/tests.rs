@@ -772,6 +772,12 @@ fn delivering_what_was_delivered_before_writes_nothing() {
     db.pragma_update(None, "query_only", false).unwrap();
     messages::send(&db, &from, "b", "two", None, None).unwrap();
     let unread = messages::inbox(&db, &member("b"), true, 20, &Filter::default()).unwrap();
+    // The read says which it had delivered already, in either kind of inbox.
+    let delivered =
+        |list: &[messages::Message]| -> Vec<bool> { list.iter().map(|m| m.delivered).collect() };
+    assert_eq!(delivered(&unread), [true, false]);
+    let all = messages::inbox(&db, &member("b"), false, 20, &Filter::default()).unwrap();
+    assert_eq!(delivered(&all), [true, false]);
     db.pragma_update(None, "query_only", true).unwrap();
     assert!(messages::deliver(&db, "b", &unread, messages::Via::Wait).is_err());
 }
