@@ -59,6 +59,13 @@ pub fn run(dispatcher: Dispatcher) -> Result<(), String> {
             }
         }
     }
+    // Start-up (migrating the database, building the command line and the tool list) leaves
+    // freed heap behind that glibc keeps for reuse; a server that idles for hours should not.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
     // One thread: a stdio server has one client, whose requests mostly come one at a time;
     // handing each between worker threads cost more than the calls themselves.
     let runtime = tokio::runtime::Builder::new_current_thread()
