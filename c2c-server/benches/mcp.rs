@@ -71,8 +71,13 @@ impl Proc {
         self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
     }
 
+    /// Writes `message` as one line in one write, as MCP clients do. (`writeln!` on the
+    /// unbuffered pipe would write each JSON token on its own, dozens of writes that wake the
+    /// server again and again for one request.)
     fn send(&mut self, message: &Value) {
-        writeln!(self.stdin, "{message}").unwrap();
+        let mut line = message.to_string();
+        line.push('\n');
+        self.stdin.write_all(line.as_bytes()).unwrap();
         self.stdin.flush().unwrap();
     }
 

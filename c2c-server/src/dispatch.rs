@@ -11,7 +11,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 use serde_json::Value;
 
 use crate::call::{Call, Client, Session};
@@ -390,7 +390,7 @@ impl Dispatcher {
     // whether it ran in a read transaction.
     fn run_once(&self, tool: &ToolDef, args: &JsonObject, write_first: bool) -> (Step, bool, bool) {
         let failed = |e: ToolError| (Step::answer(Err(e)), false, false);
-        let mut conn = lock(&self.conn);
+        let conn = lock(&self.conn);
         let session = self.session();
         if tool.needs_session && session.is_none() {
             return failed(ToolError::NotRegistered);
@@ -404,12 +404,7 @@ impl Dispatcher {
         let beat_due = session_id.is_some()
             && lock(&self.last_beat).is_none_or(|at| at.elapsed() >= HEARTBEAT_EVERY);
         let deferred = !(beat_due || write_first || !(tool.read_only || tool.mostly_reads));
-        let behavior = if deferred {
-            TransactionBehavior::Deferred
-        } else {
-            TransactionBehavior::Immediate
-        };
-        let tx = match conn.transaction_with_behavior(behavior) {
+        let tx = match store::Transaction::begin(&conn, !deferred) {
             Ok(tx) => tx,
             Err(e) => return failed(e.into()),
         };

@@ -412,6 +412,7 @@ mod tests {
             reply_to: Some(3),
             created_at: "2026-11-25T10:00:00.000000+00:00".into(),
             read_at: None,
+            delivered: false,
         }
     }
 

@@ -59,6 +59,13 @@ pub fn run(dispatcher: Dispatcher) -> Result<(), String> {
             }
         }
     }
+    // Start-up (migrating the database, building the command line and the tool list) leaves
+    // freed heap behind that glibc keeps for reuse; a server that idles for hours should not.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
     // One thread: a stdio server has one client, whose requests mostly come one at a time;
     // handing each between worker threads cost more than the calls themselves.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -66,9 +73,9 @@ pub fn run(dispatcher: Dispatcher) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let outcome = runtime.block_on(async move {
-        let guarded = crate::transport::stdio();
+        let (transport, closed) = crate::transport::stdio();
         let running = Server::new(dispatcher)
-            .serve((guarded.reader, guarded.writer))
+            .serve(transport)
             .await
             .map_err(|e| format!("MCP initialisation failed: {e}"))?;
         let outcome = tokio::select! {
@@ -76,7 +83,7 @@ pub fn run(dispatcher: Dispatcher) -> Result<(), String> {
             _ = shutdown_signal() => Ok(()),
         };
         // Let the last responses reach stdout before the process ends.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), guarded.output).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), closed).await;
         outcome
     });
     // Reading stdin blocks a thread until the client writes or closes it, and dropping the

@@ -2,6 +2,8 @@
 //! inbox (direct messages to the caller's name and broadcasts from others), acknowledging,
 //! and pruning what has been read.
 
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, OptionalExtension, params};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -36,6 +38,12 @@ pub struct Message {
     /// When the reader acknowledged it with `mark_read`; absent while unread.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_at: Option<String>,
+    /// Whether some path had handed it to the reader before: set by an inbox read (false
+    /// elsewhere), so that recording a delivery need not look it up. Not part of what a tool
+    /// returns.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub delivered: bool,
 }
 
 /// Which of a reader's messages an inbox query returns.
@@ -143,6 +151,59 @@ fn cursor(reader: &str, room: &str) -> String {
     )
 }
 
+// The inbox queries. Each is one compound SELECT ordered by id: SQLite merges its two
+// branches (messages to the reader's name, broadcasts), each walking its (room, to_name, id)
+// index in that order and stopping once the limit is taken, so the cost follows `limit`, not
+// the number of messages stored, and no row is sorted. (Written as two limited subqueries
+// instead, each branch was copied into a temporary b-tree to be ordered again, two of them per
+// call, each allocating and touching its own page cache.)
+const PICK: &str = "(?2 IS NULL OR tag = ?2) AND (?4 IS NULL OR reply_to = ?4)
+    AND (NOT ?5 OR NOT EXISTS (SELECT 1 FROM deliveries AS d
+                                WHERE d.message_id = m.id AND d.recipient = ?1))";
+
+// Whether the reader has had the message, the column after `read_at`.
+const DELIVERED: &str = "EXISTS (SELECT 1 FROM deliveries AS d
+                                 WHERE d.message_id = m.id AND d.recipient = ?1)";
+
+// Unread, oldest first.
+static INBOX_UNREAD: LazyLock<String> = LazyLock::new(|| {
+    let cursor = cursor("?1", "?6");
+    format!(
+        "SELECT {COLUMNS}, NULL, {DELIVERED} FROM messages AS m
+          WHERE room = ?6 AND to_name = ?1 AND read_at IS NULL AND {PICK}
+         UNION ALL
+         SELECT {COLUMNS}, NULL, {DELIVERED} FROM messages AS m
+          WHERE room = ?6 AND to_name = '*' AND id >= {cursor} AND from_name != ?1 AND {PICK}
+            AND NOT EXISTS (SELECT 1 FROM broadcast_reads AS r
+                             WHERE r.message_id = m.id AND r.reader = ?1)
+         ORDER BY id LIMIT ?3"
+    )
+});
+
+// Read or not, newest first.
+static INBOX_LATEST: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {COLUMNS}, read_at, {DELIVERED} FROM messages AS m
+          WHERE room = ?6 AND to_name = ?1 AND {PICK}
+         UNION ALL
+         SELECT {COLUMNS}, (SELECT r.read_at FROM broadcast_reads AS r
+                             WHERE r.message_id = m.id AND r.reader = ?1),
+                {DELIVERED}
+           FROM messages AS m
+          WHERE room = ?6 AND to_name = '*' AND from_name != ?1 AND {PICK}
+         ORDER BY id DESC LIMIT ?3"
+    )
+});
+
+/// The SQL of [`inbox`]: of unread messages, or of the latest ones.
+pub(super) fn inbox_sql(unread_only: bool) -> &'static str {
+    if unread_only {
+        &INBOX_UNREAD
+    } else {
+        &INBOX_LATEST
+    }
+}
+
 /// Messages for `me` that pass `filter`: in its room, sent to its name, or broadcast by
 /// another name. Unread ones oldest first; with `unread_only` false, the latest `limit` of
 /// all, oldest first.
@@ -153,43 +214,7 @@ pub fn inbox(
     limit: u32,
     filter: &Filter<'_>,
 ) -> rusqlite::Result<Vec<Message>> {
-    // Each branch walks its (room, to_name, id) index in order and stops at the limit, so the cost
-    // follows `limit`, not the number of messages stored.
-    const PICK: &str = "(?2 IS NULL OR tag = ?2) AND (?4 IS NULL OR reply_to = ?4)
-        AND (NOT ?5 OR NOT EXISTS (SELECT 1 FROM deliveries AS d
-                                    WHERE d.message_id = m.id AND d.recipient = ?1))";
-    let cursor = cursor("?1", "?6");
-    let sql = if unread_only {
-        format!(
-            "SELECT * FROM (SELECT {COLUMNS}, NULL FROM messages AS m
-                             WHERE room = ?6 AND to_name = ?1 AND read_at IS NULL
-                               AND {PICK}
-                             ORDER BY id LIMIT ?3)
-             UNION ALL
-             SELECT * FROM (SELECT {COLUMNS}, NULL FROM messages AS m
-                             WHERE room = ?6 AND to_name = '*' AND id >= {cursor}
-                               AND from_name != ?1 AND {PICK}
-                               AND NOT EXISTS (SELECT 1 FROM broadcast_reads AS r
-                                                WHERE r.message_id = m.id AND r.reader = ?1)
-                             ORDER BY id LIMIT ?3)
-             ORDER BY id LIMIT ?3"
-        )
-    } else {
-        format!(
-            "SELECT * FROM (SELECT {COLUMNS}, read_at FROM messages AS m
-                             WHERE room = ?6 AND to_name = ?1 AND {PICK}
-                             ORDER BY id DESC LIMIT ?3)
-             UNION ALL
-             SELECT * FROM (SELECT {COLUMNS}, (SELECT r.read_at FROM broadcast_reads AS r
-                                                WHERE r.message_id = m.id AND r.reader = ?1)
-                              FROM messages AS m
-                             WHERE room = ?6 AND to_name = '*' AND from_name != ?1
-                               AND {PICK}
-                             ORDER BY id DESC LIMIT ?3)
-             ORDER BY id DESC LIMIT ?3"
-        )
-    };
-    let mut stmt = db.prepare_cached(&sql)?;
+    let mut stmt = db.prepare_cached(inbox_sql(unread_only))?;
     let rows = stmt.query_map(
         params![
             me.name,
@@ -199,7 +224,12 @@ pub fn inbox(
             filter.undelivered,
             me.room
         ],
-        row,
+        |r| {
+            Ok(Message {
+                delivered: r.get(9)?,
+                ..row(r)?
+            })
+        },
     )?;
     let mut messages: Vec<Message> = rows.collect::<rusqlite::Result<_>>()?;
     if !unread_only {
@@ -212,11 +242,13 @@ pub fn inbox(
 /// keeps its first delivery.
 pub fn deliver(db: &Connection, me: &str, messages: &[Message], via: Via) -> rusqlite::Result<()> {
     // Look first, write only what is new: an inbox that hands over nothing new stays a read
-    // and never waits for another process's write lock.
+    // and never waits for another process's write lock. What the read found delivered needs
+    // no look; the rest may have been delivered since the read (a channel push is recorded
+    // in a transaction of its own).
     let mut known =
         db.prepare_cached("SELECT 1 FROM deliveries WHERE message_id = ?1 AND recipient = ?2")?;
     let mut new = Vec::new();
-    for m in messages {
+    for m in messages.iter().filter(|m| !m.delivered) {
         if !known.exists(params![m.id, me])? {
             new.push(m.id);
         }
@@ -424,6 +456,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
         created_at: r.get(6)?,
         reply_to: r.get(7)?,
         read_at: r.get(8)?,
+        delivered: false,
     })
 }
 

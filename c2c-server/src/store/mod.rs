@@ -23,6 +23,51 @@ pub fn is_busy(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
 }
 
+/// A transaction on a connection: committed by [`Transaction::commit`], rolled back when
+/// dropped otherwise. rusqlite's own runs `BEGIN` and `COMMIT` through `execute_batch`, which
+/// parses them anew on every call; these statements are prepared once and kept.
+pub struct Transaction<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> Transaction<'c> {
+    /// Begins a transaction that takes the write lock at once (`immediate`) or at its first
+    /// write.
+    pub fn begin(conn: &'c Connection, immediate: bool) -> rusqlite::Result<Self> {
+        let begin = if immediate {
+            "BEGIN IMMEDIATE"
+        } else {
+            "BEGIN DEFERRED"
+        };
+        conn.prepare_cached(begin)?.execute([])?;
+        Ok(Transaction { conn })
+    }
+
+    /// Commits; on failure the transaction is rolled back as it is dropped.
+    pub fn commit(self) -> rusqlite::Result<()> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Transaction<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self
+                .conn
+                .prepare_cached("ROLLBACK")
+                .and_then(|mut rollback| rollback.execute([]));
+        }
+    }
+}
+
 /// How long a statement waits for another process's write lock before it gives up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -290,6 +290,35 @@ fn broadcasts_keep_read_state_per_recipient() {
     );
 }
 
+// The inbox's cost must follow its limit: each branch walks its index in id order and the two
+// are merged, with nothing copied aside to be sorted (a temporary b-tree per call).
+#[test]
+fn the_inbox_queries_sort_nothing() {
+    let db = db();
+    for unread_only in [true, false] {
+        let sql = format!("EXPLAIN {}", messages::inbox_sql(unread_only));
+        let mut stmt = db.prepare(&sql).unwrap();
+        let ops: Vec<String> = stmt
+            .query_map(
+                rusqlite::params_from_iter([rusqlite::types::Null; 6]),
+                |r| r.get(1),
+            )
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let sorting: Vec<&String> = ops
+            .iter()
+            .filter(|op| {
+                matches!(
+                    op.as_str(),
+                    "OpenEphemeral" | "SorterOpen" | "OpenAutoindex"
+                )
+            })
+            .collect();
+        assert!(sorting.is_empty(), "unread_only={unread_only}: {sorting:?}");
+    }
+}
+
 #[test]
 fn inbox_of_everything_shows_the_latest_oldest_first() {
     let db = db();
@@ -748,6 +777,12 @@ fn delivering_what_was_delivered_before_writes_nothing() {
     db.pragma_update(None, "query_only", false).unwrap();
     messages::send(&db, &from, "b", "two", None, None).unwrap();
     let unread = messages::inbox(&db, &member("b"), true, 20, &Filter::default()).unwrap();
+    // The read says which it had delivered already, in either kind of inbox.
+    let delivered =
+        |list: &[messages::Message]| -> Vec<bool> { list.iter().map(|m| m.delivered).collect() };
+    assert_eq!(delivered(&unread), [true, false]);
+    let all = messages::inbox(&db, &member("b"), false, 20, &Filter::default()).unwrap();
+    assert_eq!(delivered(&all), [true, false]);
     db.pragma_update(None, "query_only", true).unwrap();
     assert!(messages::deliver(&db, "b", &unread, messages::Via::Wait).is_err());
 }
