@@ -215,6 +215,21 @@ fn read_input() -> Result<HookInput, String> {
     serde_json::from_str(&raw).map_err(|e| format!("the hook input on stdin is not JSON: {e}"))
 }
 
+// The registration whose server the nearest of `ancestors` (on this machine) started, with
+// whether it still holds its name.
+fn nearest_server(
+    conn: &Connection,
+    ancestors: &[u32],
+) -> rusqlite::Result<Option<(Session, sessions::Standing)>> {
+    let host = process::host();
+    for &pid in ancestors {
+        if let Some(found) = sessions::started_by(conn, pid, &host)? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
 /// How many of the hook's ancestor processes are looked at for the Claude Code process that
 /// started a server (the hook runs under a shell, the shell under Claude Code, which may
 /// itself run under a launcher).
@@ -233,19 +248,17 @@ fn bind(
     input: &HookInput,
     project: Option<&str>,
 ) -> rusqlite::Result<Result<Session, String>> {
-    let host = process::host();
     let ancestors = process::ancestors(ANCESTORS);
+    // The nearest ancestor that started a server decides which session is this process's own.
+    let own = nearest_server(conn, &ancestors)?;
     if let Some(name) = name {
         // The server this Claude Code process started, when it holds the name, in whatever
         // room: its room may come from where the hook's does not (the server entry's `env`),
         // and another room's namesake is someone else.
-        for &pid in &ancestors {
-            if let Some((session, standing)) = sessions::started_by(conn, pid, &host)? {
-                if standing == sessions::Standing::Live && session.name == name {
-                    return Ok(Ok(session));
-                }
-                break;
-            }
+        if let Some((session, sessions::Standing::Live)) = &own
+            && session.name == name
+        {
+            return Ok(Ok(session.clone()));
         }
         let in_room = room.unwrap_or(DEFAULT_ROOM);
         return Ok(sessions::live(conn, in_room, name)?.ok_or_else(|| {
@@ -255,20 +268,18 @@ fn bind(
             )
         }));
     }
-    // The nearest ancestor that started a server decides: a Claude Code process whose session
-    // lost its name hands over nothing, rather than another session's messages.
-    for &pid in &ancestors {
-        match sessions::started_by(conn, pid, &host)? {
-            Some((session, sessions::Standing::Live)) => return Ok(Ok(session)),
-            Some((session, sessions::Standing::Superseded)) => {
-                return Ok(Err(format!(
-                    "the session this Claude Code process started (\"{}\") has lost its name \
-                     to another session (it takes the name back once that one has exited)",
-                    session.name
-                )));
-            }
-            None => {}
+    // A Claude Code process whose session lost its name hands over nothing, rather than
+    // another session's messages.
+    match own {
+        Some((session, sessions::Standing::Live)) => return Ok(Ok(session)),
+        Some((session, sessions::Standing::Superseded)) => {
+            return Ok(Err(format!(
+                "the session this Claude Code process started (\"{}\") has lost its name \
+                 to another session (it takes the name back once that one has exited)",
+                session.name
+            )));
         }
+        None => {}
     }
     if let Some(id) = input.session_id.as_deref()
         && let Some(session) = sessions::serving_claude_session(conn, id)?
