@@ -402,22 +402,6 @@ impl Tools {
         check_key("key", &key)?;
         let json = value.to_string();
         check_size("value", json.len(), client.config().max_body_bytes)?;
-        // A lease renewed without a time to live would never expire again, and so would never
-        // free itself should its holder die: ask for one instead.
-        if let (Some(version), None) = (if_version, ttl_seconds)
-            && version > 0
-            && let Some(current) = state::get(db, &me.room, &key)?
-            && current.version == version
-            && let Some(at) = &current.expires_at
-        {
-            return Err(ToolError::invalid(
-                "ttl_seconds",
-                format!(
-                    "is missing: {key:?} is a lease that expires at {at}; give ttl_seconds to \
-                     renew it (or write it without if_version to keep the value for good)"
-                ),
-            ));
-        }
         let expires_at = ttl_seconds
             .map(|ttl| clock::format_time(SystemTime::now() + Duration::from_secs(ttl as u64)));
         let write = state::Write {
@@ -428,10 +412,20 @@ impl Tools {
             if_version,
             expires_at: expires_at.as_deref(),
         };
-        let version = state::set(db, &write)?.map_err(|conflict| ToolError::VersionConflict {
-            op: state::Op::Set,
-            key: key.clone(),
-            conflict,
+        let version = state::set(db, &write)?.map_err(|refused| match refused {
+            state::Refused::Conflict(conflict) => ToolError::VersionConflict {
+                op: state::Op::Set,
+                key: key.clone(),
+                conflict,
+            },
+            state::Refused::WouldNotExpire { expires_at } => ToolError::invalid(
+                "ttl_seconds",
+                format!(
+                    "is missing: {key:?} is a lease that expires at {expires_at}; give \
+                     ttl_seconds to renew it (or write it without if_version to keep the value \
+                     for good)"
+                ),
+            ),
         })?;
         Ok(Stored {
             key,

@@ -57,6 +57,29 @@ impl Conflict {
     }
 }
 
+/// Why [`set`] wrote nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refused {
+    /// The entry is not at the version the write asked for.
+    Conflict(Conflict),
+    /// A conditional write would take the expiry off an entry that has one: a lease renewed
+    /// without a time to live would never free itself should its holder die.
+    WouldNotExpire {
+        /// When the entry expires now.
+        expires_at: String,
+    },
+}
+
+impl Refused {
+    /// The version conflict, if that is why.
+    pub fn conflict(self) -> Option<Conflict> {
+        match self {
+            Refused::Conflict(conflict) => Some(conflict),
+            Refused::WouldNotExpire { .. } => None,
+        }
+    }
+}
+
 /// A write of one key: the value (serialised JSON), who writes it, and its conditions.
 #[derive(Debug, Clone, Copy)]
 pub struct Write<'a> {
@@ -109,12 +132,19 @@ fn check(
     }
 }
 
-/// Writes `w`: the new version, or the conflict that kept it from being written.
-pub fn set(db: &Connection, w: &Write<'_>) -> rusqlite::Result<Result<i64, Conflict>> {
+/// Writes `w`: the new version, or why it was not written.
+pub fn set(db: &Connection, w: &Write<'_>) -> rusqlite::Result<Result<i64, Refused>> {
     let now = clock::now();
     let found = row(db, w.room, w.key, &now)?;
-    if let Err(conflict) = check(&found, w.if_version) {
-        return Ok(Err(conflict));
+    let current = match check(&found, w.if_version) {
+        Ok(current) => current,
+        Err(conflict) => return Ok(Err(Refused::Conflict(conflict))),
+    };
+    if w.if_version.is_some()
+        && w.expires_at.is_none()
+        && let Some(expires_at) = current.and_then(|e| e.expires_at)
+    {
+        return Ok(Err(Refused::WouldNotExpire { expires_at }));
     }
     // An expired or deleted row keeps counting, so an old version never comes back.
     let version = match found {
@@ -183,12 +213,8 @@ fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<StateEntry> {
 
 /// The live entry at `key` in `room`, if there is one.
 pub fn get(db: &Connection, room: &str, key: &str) -> rusqlite::Result<Option<StateEntry>> {
-    db.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM state
-          WHERE room = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)"
-    ))?
-    .query_row(params![room, key, clock::now()], entry)
-    .optional()
+    let found = row(db, room, key, &clock::now())?;
+    Ok(found.filter(|(_, live)| *live).map(|(entry, _)| entry))
 }
 
 /// Every live entry of `room` whose key starts with `prefix` (all without one), in key order.

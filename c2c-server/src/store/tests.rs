@@ -561,7 +561,9 @@ fn a_conditional_write_happens_only_at_the_version_asked_for() {
             if_version: Some(if_version),
             expires_at: None,
         };
-        state::set(&db, &w).unwrap()
+        state::set(&db, &w)
+            .unwrap()
+            .map_err(|r| r.conflict().expect("a version conflict"))
     };
     let conflict = write(3, "1").unwrap_err();
     assert_eq!((conflict.expected, conflict.found()), (3, 0));
@@ -613,7 +615,9 @@ fn a_deleted_or_expired_entry_is_gone_but_its_versions_never_come_back() {
             if_version: Some(if_version),
             expires_at,
         };
-        state::set(&db, &w).unwrap()
+        state::set(&db, &w)
+            .unwrap()
+            .map_err(|r| r.conflict().expect("a version conflict"))
     };
     assert_eq!(lease(0, "a", Some(past.as_str())), Ok(1));
     // Expired at once: nobody holds it, and the next taker gets version 2, so the first
@@ -644,6 +648,41 @@ fn a_deleted_or_expired_entry_is_gone_but_its_versions_never_come_back() {
     assert_eq!(put(&db, ROOM, "gone", "2", "c"), 2);
     assert_eq!(put(&db, ROOM, "fresh", "1", "c"), 2);
     assert_eq!(put(&db, "other", "fresh", "1", "c"), 1);
+}
+
+#[test]
+fn a_conditional_write_may_not_take_an_expiry_away() {
+    let db = db();
+    let later =
+        clock::format_time(std::time::SystemTime::now() + std::time::Duration::from_secs(60));
+    let write = |if_version, expires_at| {
+        let w = state::Write {
+            room: ROOM,
+            key: "lease",
+            value: "\"mine\"",
+            by: "a",
+            if_version: Some(if_version),
+            expires_at,
+        };
+        state::set(&db, &w).unwrap()
+    };
+    assert_eq!(write(0, Some(later.as_str())), Ok(1));
+    // A renewal without a time to live would make the lease a lock that never frees itself.
+    assert_eq!(
+        write(1, None),
+        Err(state::Refused::WouldNotExpire {
+            expires_at: later.clone()
+        })
+    );
+    let entry = state::get(&db, ROOM, "lease").unwrap().unwrap();
+    assert_eq!((entry.version, entry.expires_at), (1, Some(later.clone())));
+    assert_eq!(write(1, Some(later.as_str())), Ok(2));
+    // A plain write still replaces the entry, expiry and all.
+    assert_eq!(put(&db, ROOM, "lease", "1", "b"), 3);
+    assert_eq!(
+        state::get(&db, ROOM, "lease").unwrap().unwrap().expires_at,
+        None
+    );
 }
 
 #[test]
