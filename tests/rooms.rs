@@ -12,7 +12,7 @@ use std::process::{Child, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Server, TempDb, bodies, cli_with, ids, std_command};
+use common::{Server, TempDb, bodies, cli_json, cli_json_with, cli_with, ids, std_command};
 use serde_json::{Value, json};
 
 const CHANNEL: &str = "notifications/claude/channel";
@@ -23,36 +23,6 @@ fn stdout(out: &Output) -> String {
 
 fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).unwrap()
-}
-
-/// Runs a command that must succeed with `--json` and returns its JSON; a tool's output is
-/// checked against the tool's outputSchema.
-fn json_env(db: &Path, args: &[&str], envs: &[(&str, &str)]) -> Value {
-    let mut args = args.to_vec();
-    args.push("--json");
-    let out = cli_with(db, &args, envs, "");
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    let value: Value = serde_json::from_str(&stdout(&out))
-        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)));
-    // The subcommand is the first argument that is not a global option or its value.
-    let mut words = args.iter();
-    let sub = loop {
-        match words.next() {
-            Some(&"--room") => {
-                words.next();
-            }
-            Some(word) => break word.replace('-', "_"),
-            None => unreachable!("a subcommand"),
-        }
-    };
-    if common::schema::is_tool(&sub) {
-        common::schema::check(&sub, &value);
-    }
-    value
-}
-
-fn json(db: &Path, args: &[&str]) -> Value {
-    json_env(db, args, &[])
 }
 
 /// The names in a `sessions` or `list_sessions` result, each with its room (or, for
@@ -467,7 +437,7 @@ fn a_room_that_is_not_a_valid_name_is_refused_before_anything_is_opened() {
     assert!(!path.exists(), "no database was created");
     // An empty or blank C2C_ROOM is no room: the default one.
     for blank in ["", "  "] {
-        let listed = json_env(&path, &["list-sessions"], &[("C2C_ROOM", blank)]);
+        let listed = cli_json_with(&path, &["list-sessions"], &[("C2C_ROOM", blank)]);
         assert_eq!(listed["room"], "default");
     }
 }
@@ -483,7 +453,7 @@ fn the_command_line_acts_in_the_room_it_is_given() {
     let b = [("C2C_ROOM", "b")];
 
     // Tool subcommands: --room before or after the subcommand, or C2C_ROOM.
-    json(
+    cli_json(
         &path,
         &[
             "send-message",
@@ -497,7 +467,7 @@ fn the_command_line_acts_in_the_room_it_is_given() {
             "b one",
         ],
     );
-    json(
+    cli_json(
         &path,
         &[
             "--room",
@@ -511,14 +481,14 @@ fn the_command_line_acts_in_the_room_it_is_given() {
             "b two",
         ],
     );
-    let third = json_env(
+    let third = cli_json_with(
         &path,
         &["send-message", "--as", "x", "--to", "*", "--body", "b all"],
         &b,
     )["id"]
         .as_i64()
         .unwrap();
-    let direct = json(
+    let direct = cli_json(
         &path,
         &[
             "send-message",
@@ -534,7 +504,7 @@ fn the_command_line_acts_in_the_room_it_is_given() {
         .unwrap();
     assert_eq!(
         bodies(
-            &json_env(&path, &["inbox", "--as", "y"], &b)["messages"]
+            &cli_json_with(&path, &["inbox", "--as", "y"], &b)["messages"]
                 .as_array()
                 .unwrap()
                 .clone()
@@ -543,7 +513,7 @@ fn the_command_line_acts_in_the_room_it_is_given() {
     );
     assert_eq!(
         bodies(
-            &json(&path, &["--room", "b", "inbox", "--as", "y"])["messages"]
+            &cli_json(&path, &["--room", "b", "inbox", "--as", "y"])["messages"]
                 .as_array()
                 .unwrap()
                 .clone()
@@ -551,12 +521,12 @@ fn the_command_line_acts_in_the_room_it_is_given() {
         ["b one", "b two", "b all"]
     );
     assert_eq!(
-        ids(&json(&path, &["inbox", "--as", "y"])),
+        ids(&cli_json(&path, &["inbox", "--as", "y"])),
         [direct],
         "the default room has only its own"
     );
     // Marking: another room's id is not found there.
-    let marked = json(
+    let marked = cli_json(
         &path,
         &[
             "mark-read",
@@ -575,7 +545,7 @@ fn the_command_line_acts_in_the_room_it_is_given() {
         json!({"marked": 1, "not_marked": [{"id": direct, "reason": "not_found"}]})
     );
     // State.
-    json(
+    cli_json(
         &path,
         &[
             "set-state",
@@ -590,15 +560,15 @@ fn the_command_line_acts_in_the_room_it_is_given() {
         ],
     );
     assert_eq!(
-        json(&path, &["get-state", "--room", "b", "--key", "k"])["entry"]["value"],
+        cli_json(&path, &["get-state", "--room", "b", "--key", "k"])["entry"]["value"],
         "in b"
     );
     assert_eq!(
-        json(&path, &["get-state", "--key", "k"])["entry"],
+        cli_json(&path, &["get-state", "--key", "k"])["entry"],
         Value::Null
     );
     // A room of its own for one visitor, so that `rooms` has three.
-    json(
+    cli_json(
         &path,
         &[
             "send-message",
@@ -614,23 +584,23 @@ fn the_command_line_acts_in_the_room_it_is_given() {
     );
 
     // list-sessions names the room.
-    let listed = json(&path, &["list-sessions", "--room", "b"]);
+    let listed = cli_json(&path, &["list-sessions", "--room", "b"]);
     assert_eq!(listed["room"], "b");
     assert_eq!(by_name(&listed), expect(&[("b", "x", 0), ("b", "y", 0)]));
 
     // sessions: the selected room only, with the room on each row; --all-rooms shows all.
     // y has the two direct messages in room b unread (the broadcast is read), x nothing;
     // in the default room y has one.
-    let default = json(&path, &["sessions"]);
+    let default = cli_json(&path, &["sessions"]);
     assert_eq!(default["room"], "default");
     assert_eq!(
         by_name(&default),
         expect(&[("default", "x", 0), ("default", "y", 1)])
     );
-    let in_b = json_env(&path, &["sessions"], &b);
+    let in_b = cli_json_with(&path, &["sessions"], &b);
     assert_eq!(in_b["room"], "b");
     assert_eq!(by_name(&in_b), expect(&[("b", "x", 0), ("b", "y", 2)]));
-    let all = json(&path, &["sessions", "--all-rooms"]);
+    let all = cli_json(&path, &["sessions", "--all-rooms"]);
     assert_eq!(all["room"], Value::Null);
     assert_eq!(
         by_name(&all),
@@ -666,7 +636,7 @@ fn the_command_line_acts_in_the_room_it_is_given() {
     );
 
     // rooms: every room, by name, with its live sessions and their unread counts.
-    let rooms = json(&path, &["rooms"]);
+    let rooms = cli_json(&path, &["rooms"]);
     let summary: Vec<(String, BTreeMap<String, i64>, i64)> = rooms["rooms"]
         .as_array()
         .unwrap()
@@ -722,7 +692,7 @@ fn the_command_line_acts_in_the_room_it_is_given() {
         "{table}"
     );
     // --room does not narrow `rooms`.
-    assert_eq!(json(&path, &["rooms", "--room", "b"]), rooms);
+    assert_eq!(cli_json(&path, &["rooms", "--room", "b"]), rooms);
 }
 
 /// Reads lines from a child's stdout on a thread, so a test can wait with a timeout.
@@ -741,7 +711,7 @@ fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
 
 /// Sends `body` to `to` as `from` in `room` from the command line; returns its id.
 fn send_in(db: &Path, room: &str, from: &str, to: &str, body: &str) -> i64 {
-    json(
+    cli_json(
         db,
         &[
             "--room",

@@ -187,11 +187,16 @@ pub fn cli(db: &Path, args: &[&str]) -> std::process::Output {
 /// Runs a command on `db` that must succeed, with `--json` added when it is a tool's
 /// subcommand; its output as JSON, checked against the tool's output schema.
 pub fn cli_json(db: &Path, args: &[&str]) -> Value {
+    cli_json_with(db, args, &[])
+}
+
+/// The same, with the environment `envs` added to a clean one.
+pub fn cli_json_with(db: &Path, args: &[&str], envs: &[(&str, &str)]) -> Value {
     let mut args = args.to_vec();
     if !args.contains(&"--json") {
         args.push("--json");
     }
-    let out = cli(db, &args);
+    let out = cli_with(db, &args, envs, "");
     assert!(
         out.status.success(),
         "{args:?}: {}",
@@ -203,9 +208,19 @@ pub fn cli_json(db: &Path, args: &[&str]) -> Value {
             String::from_utf8_lossy(&out.stdout)
         )
     });
-    let tool = args[0].replace('-', "_");
-    if schema::is_tool(&tool) {
-        schema::check(&tool, &value);
+    // The subcommand is the first argument that is not a global option or its value.
+    let mut words = args.iter();
+    let sub = loop {
+        match words.next() {
+            Some(&("--room" | "--db" | "--max-body-bytes" | "--busy-timeout-ms")) => {
+                words.next();
+            }
+            Some(word) => break word.replace('-', "_"),
+            None => unreachable!("a subcommand in {args:?}"),
+        }
+    };
+    if schema::is_tool(&sub) {
+        schema::check(&sub, &value);
     }
     value
 }
