@@ -31,6 +31,8 @@ pub struct Config {
     /// The name this server claims (`--name`): registered at start when free, else at the
     /// first tool call, and taken back when its holder's process has exited.
     pub name: Option<String>,
+    /// The one name this client may act as (a hub token bound to a name); `None`: any.
+    pub only_name: Option<String>,
     /// The server process, recorded with a registration; `None` for the command line, which
     /// acts for a person or a script: it takes no name from a running session and records no
     /// deliveries.
@@ -58,6 +60,7 @@ impl Config {
             channel: false,
             room: DEFAULT_ROOM.to_string(),
             name: None,
+            only_name: None,
             process: None,
         }
     }

@@ -49,6 +49,9 @@ pub struct Dispatcher {
     last_beat: Mutex<Option<Instant>>,
     tools: &'static [ToolDef],
     wake: OnceLock<Wake>,
+    // Wake this process's waiters after each committed write (the hub's dispatchers share one
+    // watcher, and mostly wait for each other).
+    wake_own_writes: bool,
     recheck_every: Duration,
 }
 
@@ -118,8 +121,17 @@ impl Dispatcher {
             last_beat: Mutex::new(None),
             tools: <Tools as ToolSet>::TOOLS,
             wake: OnceLock::new(),
+            wake_own_writes: false,
             recheck_every: RECHECK_EVERY,
         }
+    }
+
+    /// The same, watching the database through `wake` (shared with other dispatchers of this
+    /// process), whose waiters it wakes itself after each write it commits.
+    pub fn with_wake(mut self, wake: Wake) -> Self {
+        self.wake = OnceLock::from(wake);
+        self.wake_own_writes = true;
+        self
     }
 
     /// The same, with waiting calls run again at least every `every` instead of
@@ -139,6 +151,7 @@ impl Dispatcher {
     /// deliveries; the answer is that server's process id. A name the command line holds is
     /// acted as fully (so that using it keeps it seen), and a free name is registered.
     pub fn visit(&mut self, name: &str) -> Result<Option<i64>, ToolError> {
+        self.may_act_as(name)?;
         let holder = sessions::holder(&lock(&self.conn), &self.config.room, name)?;
         match holder {
             Some(holder) => {
@@ -150,6 +163,35 @@ impl Dispatcher {
                 self.visitor = false;
                 self.register(name).map(|()| None)
             }
+        }
+    }
+
+    /// Acts as `name` (see [`visit`](Dispatcher::visit)) for a call of `tool`; refuses, with
+    /// what to do instead, a tool that would refresh the heartbeat of a name an MCP server
+    /// holds, which only that server may do.
+    pub fn visit_for(&mut self, name: &str, tool: &ToolDef) -> Result<(), String> {
+        let server = self
+            .visit(name)
+            .map_err(|e| format!("cannot act as {name:?}: {e}"))?;
+        // A tool that keeps the heartbeat itself (`no_heartbeat`) would write the borrowed
+        // session's.
+        match server {
+            Some(pid) if tool.needs_session && !tool.heartbeat => Err(format!(
+                "{name:?} is held by an MCP server (process {pid}), which keeps its own \
+                 heartbeat; the command line refreshes only names it holds itself"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    // Refuses a name other than the one this client's token is bound to.
+    fn may_act_as(&self, name: &str) -> Result<(), ToolError> {
+        match &self.config.only_name {
+            Some(allowed) if allowed != name => Err(ToolError::NameNotAllowed {
+                name: name.to_string(),
+                allowed: allowed.clone(),
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -302,6 +344,12 @@ impl Dispatcher {
         {
             return Step::answer(Err(e));
         }
+        if tool.name == "register_session"
+            && let Some(Value::String(name)) = args.get("name")
+            && let Err(e) = self.may_act_as(name)
+        {
+            return Step::answer(Err(e));
+        }
         let (mut step, superseded) = self.run_in_transaction(tool, args);
         // The heartbeat tool checks its own standing, and says so by its error.
         let superseded = superseded || matches!(step.result, Err(ToolError::Superseded { .. }));
@@ -432,6 +480,12 @@ impl Dispatcher {
                 }
                 if beat_due {
                     *lock(&self.last_beat) = Some(Instant::now());
+                }
+                if self.wake_own_writes
+                    && !deferred
+                    && let Some(wake) = self.wake.get()
+                {
+                    wake.notify_own_write();
                 }
                 if let Some(session) = bound {
                     // A new registration was stamped just now.

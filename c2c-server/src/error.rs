@@ -43,6 +43,13 @@ pub enum ToolError {
         /// What it found.
         conflict: crate::store::state::Conflict,
     },
+    /// The client may act only as one name (its hub token is bound to it), and tried another.
+    NameNotAllowed {
+        /// The name it tried.
+        name: String,
+        /// The one name it may act as.
+        allowed: String,
+    },
     /// The database failed; nothing was changed.
     Store(rusqlite::Error),
     /// The database at `path` failed; nothing was changed (a `Store` error the dispatcher has
@@ -106,6 +113,11 @@ impl fmt::Display for ToolError {
             ToolError::VersionConflict { op, key, conflict } => {
                 conflict_message(f, *op, key, conflict)
             }
+            ToolError::NameNotAllowed { name, allowed } => write!(
+                f,
+                "this client's hub token acts only as \"{allowed}\": it cannot act as \"{name}\" \
+                 (ask the hub's owner for a token for that name, or a room token)"
+            ),
             ToolError::Store(e) => store_message(f, e),
             ToolError::Database { path, source } => {
                 store_message(f, source)?;

@@ -111,6 +111,14 @@ impl Wake {
     }
 }
 
+impl Wake {
+    /// Wakes this process's waiters for a write it has just committed itself, without waiting
+    /// for the operating system's notice of it (which still comes, as a harmless second wake).
+    pub fn notify_own_write(&self) {
+        self.shared.bump();
+    }
+}
+
 impl Shared {
     // Reads data_version; says whether it moved since the last read (and records the change).
     fn check(&self) -> rusqlite::Result<bool> {

@@ -302,7 +302,7 @@ fn bind(
 }
 
 /// What a hook found to hand over.
-enum Claim {
+pub(crate) enum Claim {
     /// The text of the messages handed over.
     Messages(String),
     /// Nothing to hand over now.
@@ -316,7 +316,7 @@ enum Claim {
 // transaction, so that two hooks never hand out the same new message twice. It reads first and
 // takes the write lock only to record a new delivery; should another process have written
 // since the read began, it starts over with the lock taken up front.
-fn claim(
+pub(crate) fn claim(
     conn: &mut Connection,
     session: &Session,
     waiter: Option<&str>,

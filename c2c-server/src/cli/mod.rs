@@ -7,14 +7,15 @@
 
 mod doctor;
 mod gen_spec;
-mod hook;
+pub(crate) mod hook;
 mod init;
 mod json_text;
 mod render;
-mod serve;
+pub(crate) mod serve;
 mod sessions;
 mod setup;
 mod tail;
+mod token;
 mod tool_cmd;
 
 use std::path::PathBuf;
@@ -219,8 +220,18 @@ fn command() -> clap::Command {
     let tools = <Tools as ToolSet>::TOOLS;
     Cli::command()
         .subcommand(
-            serve::ServerArgs::augment_args(clap::Command::new("serve"))
-                .about("Serve MCP over stdio (what running without a subcommand does)"),
+            crate::hub::HubArgs::augment_args(serve::ServerArgs::augment_args(
+                clap::Command::new("serve"),
+            ))
+            .about(
+                "Serve MCP over stdio (what running without a subcommand does), or over HTTP \
+                 as a hub for other machines (--listen)",
+            ),
+        )
+        .subcommand(
+            token::TokenCommand::augment_subcommands(clap::Command::new("token"))
+                .about("Make, list and revoke the tokens clients of the hub (serve --listen) use")
+                .subcommand_required(true),
         )
         // The `about` comes after `augment_*`, which would put the options struct's own doc
         // comment in its place.
@@ -289,7 +300,21 @@ pub fn main() -> ExitCode {
         None => serve(&settings, cli.server.clone()),
         Some(("serve", m)) => {
             let own = serve::ServerArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
-            serve(&settings, own.or(&cli.server))
+            let hub = crate::hub::HubArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            if hub.listen.is_some() {
+                serve_hub(&settings, own.or(&cli.server), &hub)
+            } else {
+                serve(&settings, own.or(&cli.server))
+            }
+        }
+        Some(("token", m)) => {
+            let command = token::TokenCommand::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            open(&settings, None)
+                .and_then(|d| {
+                    d.with_db(|db| token::run(db, settings.room(), &command, render::use_color()))
+                        .map_err(Failure::from)
+                })
+                .map(|text| print!("{text}"))
         }
         Some(("gen-spec", m)) => {
             gen_spec::run(&gen_spec::GenSpecArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit()))
@@ -428,6 +453,34 @@ fn serve(settings: &Settings, server: serve::ServerArgs) -> Result<(), Failure> 
     serve::run(open(settings, Some(server))?).map_err(Failure::from)
 }
 
+fn serve_hub(
+    settings: &Settings,
+    server: serve::ServerArgs,
+    hub: &crate::hub::HubArgs,
+) -> Result<(), Failure> {
+    if server.name.is_some() || server.channel || settings.room.is_some() {
+        return Err(Failure::Usage(
+            "--name, --channel and --room are for a session's server, not the hub: the hub \
+             serves every room, and each client's token chooses its room (and name); unset \
+             C2C_NAME, C2C_CHANNEL and C2C_ROOM for serve --listen"
+                .to_string(),
+        ));
+    }
+    let db_path = match &settings.db {
+        Some(path) => path.clone(),
+        None => store::default_path().map_err(|e| e.to_string())?,
+    };
+    crate::hub::run(
+        crate::hub::Settings {
+            db_path,
+            busy_timeout: settings.busy_timeout,
+            max_body_bytes: settings.max_body_bytes,
+        },
+        hub,
+    )
+    .map_err(Failure::from)
+}
+
 fn run_tool(
     settings: &Settings,
     tool: &'static ToolDef,
@@ -436,21 +489,9 @@ fn run_tool(
     let args = tool_cmd::arguments(tool, matches).map_err(Failure::Usage)?;
     let mut dispatcher = open(settings, None)?;
     if let Some(name) = matches.get_one::<String>(tool_cmd::AS) {
-        let server = dispatcher
-            .visit(name)
-            .map_err(|e| format!("cannot act as {name:?}: {e}"))?;
-        // A tool that keeps the heartbeat itself (`no_heartbeat`) would write the borrowed
-        // session's, which only its server may do.
-        if let Some(pid) = server
-            && tool.needs_session
-            && !tool.heartbeat
-        {
-            return Err(Failure::Failed(format!(
-                "{}: {name:?} is held by an MCP server (process {pid}), which keeps its own \
-                 heartbeat; the command line refreshes only names it holds itself",
-                tool_cmd::command_name(tool)
-            )));
-        }
+        dispatcher
+            .visit_for(name, tool)
+            .map_err(|e| format!("{}: {e}", tool_cmd::command_name(tool)))?;
     }
     let value = dispatcher
         .call_tool(Pending::new(tool, args))

@@ -95,8 +95,9 @@ pub fn run(dispatcher: Dispatcher) -> Result<(), String> {
 // What asks the server to stop besides its client closing stdin (which ends `waiting()`, and is
 // how Claude Code stops its servers on every platform): SIGTERM or Ctrl-C on Unix. A listener
 // that cannot be set up never fires.
+/// Waits for a signal that asks the process to stop.
 #[cfg(unix)]
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let term = async {
         match signal(SignalKind::terminate()) {
@@ -112,8 +113,9 @@ async fn shutdown_signal() {
 
 // Windows has no SIGTERM: a console sends Ctrl-C or Ctrl-Break, a close event when its window
 // is closed, and a shutdown event when the system shuts down.
+/// Waits for a signal that asks the process to stop.
 #[cfg(windows)]
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use std::future::pending;
     use tokio::signal::windows;
     let ctrl_break = async {

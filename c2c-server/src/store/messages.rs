@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::call::Session;
 use crate::clock;
@@ -15,7 +15,7 @@ use crate::clock;
 pub const BROADCAST: &str = "*";
 
 /// A message as an inbox shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Message {
     /// The message id; ids grow in the order messages were sent.
     pub id: i64,

@@ -158,6 +158,17 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT 'default', reader, below FROM broadcast_cursors;
     DROP TABLE broadcast_cursors;
     ALTER TABLE cursors_by_room RENAME TO broadcast_cursors;",
+    // 7: the hub's access tokens. Only a SHA-256 of each secret is kept.
+    "CREATE TABLE tokens (
+        id           INTEGER PRIMARY KEY,
+        room         TEXT NOT NULL,
+        -- The one name the token may act as; NULL: any name in its room.
+        name         TEXT,
+        label        TEXT,
+        secret_hash  BLOB NOT NULL UNIQUE,
+        created_at   TEXT NOT NULL,
+        revoked_at   TEXT
+    );",
 ];
 
 /// Why migrating failed.

@@ -6,6 +6,7 @@ pub mod messages;
 pub mod migrate;
 pub mod sessions;
 pub mod state;
+pub mod tokens;
 
 use std::ffi::OsString;
 use std::fs;

@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::call::Session;
@@ -326,7 +326,7 @@ pub fn is_hook_waiter(db: &Connection, session_id: &str, waiter: &str) -> rusqli
 }
 
 /// A live session with its count of unread messages, for people looking at the bus.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Overview {
     /// The room it is in.
     pub room: String,

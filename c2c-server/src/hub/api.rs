@@ -1,0 +1,382 @@
+//! The hub's JSON API, for the command line and the hooks of machines without the database:
+//! `POST /v1/call` runs a tool as the command line does (acting as a name with `as`, waiting
+//! while the tool waits), `GET /v1/overview` gives what `sessions` and `rooms` show,
+//! `GET /v1/messages` what `tail` follows (long-polling), and `POST /v1/hook` hands a session's
+//! new messages to a hook. Everything is confined to the token's room, and to its name when it
+//! is bound to one. A tool's own failure is an answer (`{"error": ...}` with 200); the HTTP
+//! status is for what kept the call from running.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::guard::Identity;
+use super::{Hub, error_response};
+use crate::call::Session;
+use crate::config::Config;
+use crate::dispatch::{Dispatcher, Pending};
+use crate::registry::JsonObject;
+use crate::store::messages::{self, Message};
+use crate::store::sessions::{self, Overview};
+
+/// The longest a `/v1/messages` or `/v1/hook` request waits before answering with nothing.
+pub const MAX_POLL: Duration = Duration::from_secs(30);
+
+/// The routes under `/v1`.
+pub fn routes(hub: Arc<Hub>) -> Router {
+    let limit = super::request_limit(hub.max_body_bytes);
+    Router::new()
+        .route("/v1/call", post(call))
+        .route("/v1/overview", get(overview))
+        .route("/v1/messages", get(messages_after))
+        .route("/v1/hook", post(hook))
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .with_state(hub)
+}
+
+/// A `POST /v1/call` request.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CallRequest {
+    /// The tool's name.
+    pub tool: String,
+    /// The name to act as (`--as`); a token bound to a name acts as it without this.
+    #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
+    pub act_as: Option<String>,
+    /// The tool's arguments.
+    #[serde(default)]
+    pub arguments: JsonObject,
+}
+
+/// What `GET /v1/overview` answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OverviewAnswer {
+    /// The token's room.
+    pub room: String,
+    /// The rooms that hold anything, of those the token reaches.
+    pub rooms: Vec<String>,
+    /// The live sessions of the room, with their unread counts.
+    pub sessions: Vec<Overview>,
+}
+
+/// The query of `GET /v1/messages`.
+#[derive(Debug, Deserialize)]
+pub struct MessagesQuery {
+    /// Messages with a greater id; absent: only those sent from now on.
+    pub after: Option<i64>,
+    /// How long to wait for one, in milliseconds (at most 30 s).
+    #[serde(default)]
+    pub wait_ms: u64,
+}
+
+/// What `GET /v1/messages` answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MessagesAnswer {
+    /// The room's messages after the id asked for, oldest first.
+    pub messages: Vec<Message>,
+    /// The id to ask after next time.
+    pub last: i64,
+}
+
+/// A `POST /v1/hook` request.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HookRequest {
+    /// The session's name.
+    pub name: String,
+    /// For `hook wait`: its waiter id (from an earlier answer), or absent to become the
+    /// session's waiter; absent with `wait_ms` 0: a prompt hook, which takes every unread message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiter: Option<String>,
+    /// Whether this is `hook wait` (new messages only, waiting up to `wait_ms`).
+    #[serde(default)]
+    pub wait: bool,
+    /// How long to wait for a new message, in milliseconds (at most 30 s).
+    #[serde(default)]
+    pub wait_ms: u64,
+}
+
+/// What `POST /v1/hook` answers.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct HookAnswer {
+    /// The text to hand to Claude Code, if there were messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// A newer `hook wait` of the session took over: stop.
+    #[serde(default)]
+    pub give_way: bool,
+    /// The waiter id to send next time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiter: Option<String>,
+}
+
+/// Why a request of the API could not be served: its status and what to say.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error_response(self.0, self.1)
+    }
+}
+
+// Runs `f` on the blocking pool; a panic there is a 500.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error (a bug in claude-c2c): {e}"),
+        ))
+    })
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+}
+
+fn json_response(value: &impl Serialize) -> Response {
+    let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+// A dispatcher in the token's room, acting for a person or script (no process: it records no
+// deliveries and takes no name from a running session).
+fn dispatcher(hub: &Hub, id: &Identity) -> Result<Dispatcher, ApiError> {
+    let conn = hub.connect().map_err(unavailable)?;
+    let mut config = Config::new(hub.db_path.clone());
+    config.max_body_bytes = hub.max_body_bytes;
+    config.room = id.room.clone();
+    config.only_name = id.name.clone();
+    config.cwd = None;
+    config.claude_session = None;
+    Ok(Dispatcher::new(conn, config).with_wake(hub.wake.clone()))
+}
+
+async fn call(
+    State(hub): State<Arc<Hub>>,
+    Extension(id): Extension<Identity>,
+    body: axum::body::Bytes,
+) -> Response {
+    let request: CallRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the body is not a call: {e} (send {{\"tool\": NAME, \"arguments\": {{..}}}})"
+                ),
+            );
+        }
+    };
+    let answer = blocking(move || {
+        let mut dispatcher = dispatcher(&hub, &id)?;
+        let Some(tool) = dispatcher.find(&request.tool) else {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("no tool is called {:?}", request.tool),
+            ));
+        };
+        let act_as = request.act_as.or(id.name.clone());
+        if let Some(name) = &act_as
+            && let Err(e) = dispatcher.visit_for(name, tool)
+        {
+            return Ok(json!({ "error": e }));
+        }
+        Ok(
+            match dispatcher.call_tool(Pending::new(tool, request.arguments)) {
+                Ok(value) => json!({ "result": value }),
+                Err(e) => json!({ "error": e.to_string() }),
+            },
+        )
+    })
+    .await;
+    match answer {
+        Ok(value) => json_response(&value),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn overview(State(hub): State<Arc<Hub>>, Extension(id): Extension<Identity>) -> Response {
+    let answer = blocking(move || {
+        let conn = hub.connect().map_err(unavailable)?;
+        let sessions = sessions::overview(&conn, Some(&id.room)).map_err(unavailable)?;
+        let rooms = sessions::rooms(&conn)
+            .map_err(unavailable)?
+            .into_iter()
+            .filter(|r| *r == id.room)
+            .collect();
+        Ok(OverviewAnswer {
+            room: id.room,
+            rooms,
+            sessions,
+        })
+    })
+    .await;
+    match answer {
+        Ok(answer) => json_response(&answer),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn messages_after(
+    State(hub): State<Arc<Hub>>,
+    Extension(id): Extension<Identity>,
+    Query(query): Query<MessagesQuery>,
+) -> Response {
+    const BATCH: u32 = 500;
+    let answer = blocking(move || {
+        let conn = hub.connect().map_err(unavailable)?;
+        let mut last = match query.after {
+            Some(after) => after,
+            None => messages::last_id(&conn).map_err(unavailable)?,
+        };
+        let deadline = Instant::now() + Duration::from_millis(query.wait_ms).min(MAX_POLL);
+        let mut waiter = None;
+        loop {
+            let batch = messages::after(&conn, last, BATCH).map_err(unavailable)?;
+            let full = batch.len() == BATCH as usize;
+            let mut found = Vec::new();
+            for (room, message) in batch {
+                last = message.id;
+                if room == id.room {
+                    found.push(message);
+                }
+            }
+            if !found.is_empty() || full || Instant::now() >= deadline {
+                return Ok(MessagesAnswer {
+                    messages: found,
+                    last,
+                });
+            }
+            match &mut waiter {
+                None => waiter = Some(hub.wake.subscribe().map_err(unavailable)?),
+                Some(w) => {
+                    w.wait_until(deadline);
+                }
+            }
+        }
+    })
+    .await;
+    match answer {
+        Ok(answer) => json_response(&answer),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn hook(
+    State(hub): State<Arc<Hub>>,
+    Extension(id): Extension<Identity>,
+    body: axum::body::Bytes,
+) -> Response {
+    let request: HookRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not a hook request: {e}"),
+            );
+        }
+    };
+    if let Some(allowed) = &id.name
+        && *allowed != request.name
+    {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this token acts only as \"{allowed}\", not \"{}\"",
+                request.name
+            ),
+        );
+    }
+    let answer = blocking(move || {
+        let mut conn = hub.connect().map_err(unavailable)?;
+        let Some(session) = sessions::live(&conn, &id.room, &request.name).map_err(unavailable)?
+        else {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no live session is named \"{}\" in room {} (has its session started?)",
+                    request.name, id.room
+                ),
+            ));
+        };
+        hand_over(&hub, &mut conn, &session, request).map_err(unavailable)
+    })
+    .await;
+    match answer {
+        Ok(answer) => json_response(&answer),
+        Err(e) => e.into_response(),
+    }
+}
+
+// What a hook takes for `session`: for a prompt hook every unread message at once; for a wait
+// hook the new ones, waiting up to its `wait_ms` while it is still the session's waiter.
+fn hand_over(
+    hub: &Hub,
+    conn: &mut rusqlite::Connection,
+    session: &Session,
+    request: HookRequest,
+) -> rusqlite::Result<HookAnswer> {
+    use crate::cli::hook::{Claim, claim};
+    if !request.wait {
+        let text = match claim(conn, session, None)? {
+            Claim::Messages(text) => Some(text),
+            _ => None,
+        };
+        return Ok(HookAnswer {
+            text,
+            ..HookAnswer::default()
+        });
+    }
+    let deadline = Instant::now() + Duration::from_millis(request.wait_ms).min(MAX_POLL);
+    let me = match request.waiter {
+        Some(me) => me,
+        None => {
+            let me = crate::store::new_id(conn)?;
+            sessions::set_hook_waiter(conn, &session.session_id, &me)?;
+            me
+        }
+    };
+    let mut waiter = None;
+    loop {
+        match claim(conn, session, Some(&me))? {
+            Claim::Messages(text) => {
+                return Ok(HookAnswer {
+                    text: Some(text),
+                    give_way: false,
+                    waiter: Some(me),
+                });
+            }
+            Claim::GiveWay => {
+                return Ok(HookAnswer {
+                    give_way: true,
+                    ..HookAnswer::default()
+                });
+            }
+            Claim::Nothing => {}
+        }
+        if Instant::now() >= deadline {
+            return Ok(HookAnswer {
+                waiter: Some(me),
+                ..HookAnswer::default()
+            });
+        }
+        match &mut waiter {
+            None => waiter = Some(hub.wake.subscribe()?),
+            Some(w) => {
+                w.wait_until(deadline);
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The door of the hub: every request to `/mcp` and `/v1` must name this hub in its `Host`
+//! (and, from a browser, its `Origin`), which stops a web page from reaching a hub on the
+//! reader's machine by DNS rebinding, and must carry `Authorization: Bearer TOKEN` for a token
+//! that exists and is not revoked (looked up by its hash on every request, so a revoke takes
+//! effect at once). The token's [`Identity`] goes into the request's extensions, where the MCP
+//! sessions and the API find it. A refusal is a short JSON error: 403 for the host or origin,
+//! 401 for the token, with no pointer to an OAuth server (there is none).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::{Hub, error_response};
+use crate::store::tokens;
+
+/// Who a request comes from: the token it carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The token's number.
+    pub token_id: i64,
+    /// The room it reaches.
+    pub room: String,
+    /// The one name it may act as, if bound to one.
+    pub name: Option<String>,
+}
+
+/// The host names requests may address: the loopback names, the address listened on (unless
+/// it is a wildcard) and `extra` (`--allow-host`), lowercase.
+pub fn allowed_hosts(bound: SocketAddr, extra: &[String]) -> Vec<String> {
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    if !bound.ip().is_unspecified() {
+        hosts.push(bound.ip().to_string());
+    }
+    hosts.extend(extra.iter().map(|h| h.trim().to_ascii_lowercase()));
+    hosts
+}
+
+/// Whether `authority` (a `Host` header, or the host of an `Origin`) names an allowed host:
+/// its host part is allowed, or the whole `host:port` is.
+pub fn host_allowed(allowed: &[String], authority: &str) -> bool {
+    let authority = authority.trim().to_ascii_lowercase();
+    let host = match authority.strip_prefix('[') {
+        // [v6]:port
+        Some(rest) => rest.split(']').next().unwrap_or_default().to_string(),
+        None => authority
+            .rsplit_once(':')
+            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+            .map(|(host, _)| host.to_string())
+            .unwrap_or_else(|| authority.clone()),
+    };
+    allowed.iter().any(|a| *a == host || *a == authority)
+}
+
+/// Whether an `Origin` header names an allowed host (`null`, and anything without a scheme,
+/// do not).
+pub fn origin_allowed(allowed: &[String], origin: &str) -> bool {
+    match origin.split_once("://") {
+        Some((scheme, authority)) if scheme == "http" || scheme == "https" => {
+            host_allowed(allowed, authority)
+        }
+        _ => false,
+    }
+}
+
+/// The secret of an `Authorization: Bearer ...` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, secret) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| secret.trim())
+        .filter(|s| !s.is_empty())
+}
+
+/// Checks `Host`, `Origin` and the token, then passes the request on with its [`Identity`].
+pub async fn guard(State(hub): State<Arc<Hub>>, mut req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(String::from)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    match &host {
+        Some(host) if host_allowed(&hub.allowed_hosts, host) => {}
+        _ => {
+            let shown = host.as_deref().unwrap_or("(none)");
+            return error_response(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "the hub does not answer to the host {shown:?}: start it with --allow-host \
+                     NAME for each name clients use to reach it"
+                ),
+            );
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("(not text)");
+        if !origin_allowed(&hub.allowed_hosts, origin) {
+            return error_response(
+                StatusCode::FORBIDDEN,
+                format!("requests from pages at {origin} are not accepted"),
+            );
+        }
+    }
+    let Some(secret) = bearer(headers) else {
+        return unauthorized(
+            "missing token: send Authorization: Bearer TOKEN (make one on the hub with \
+             claude-c2c token create --room ROOM)",
+        );
+    };
+    let found = {
+        let conn = hub.auth.lock().unwrap_or_else(|p| p.into_inner());
+        tokens::find(&conn, secret)
+    };
+    match found {
+        Ok(Some(token)) => {
+            req.extensions_mut().insert(Identity {
+                token_id: token.id,
+                room: token.room,
+                name: token.name,
+            });
+            next.run(req).await
+        }
+        Ok(None) => unauthorized(
+            "unknown or revoked token: check C2C_TOKEN, or ask the hub's owner for a new one",
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "token look-up failed");
+            error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the hub cannot read its tokens now ({e}); try again"),
+            )
+        }
+    }
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut response = error_response(StatusCode::UNAUTHORIZED, message);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"claude-c2c\""),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_matched_with_or_without_their_port() {
+        let bound: SocketAddr = "10.0.0.5:7420".parse().unwrap();
+        let allowed = allowed_hosts(bound, &["Hub.Example.org".into(), "proxy:8443".into()]);
+        for ok in [
+            "localhost:7420",
+            "127.0.0.1",
+            "[::1]:7420",
+            "10.0.0.5:7420",
+            "hub.example.org",
+            "HUB.example.org:443",
+            "proxy:8443",
+        ] {
+            assert!(host_allowed(&allowed, ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "10.0.0.6:7420",
+            "proxy:9000",
+            "localhost.evil",
+            "",
+        ] {
+            assert!(!host_allowed(&allowed, bad), "{bad}");
+        }
+        let wildcard = allowed_hosts("0.0.0.0:7420".parse().unwrap(), &[]);
+        assert!(!host_allowed(&wildcard, "0.0.0.0:7420"));
+        assert!(origin_allowed(&allowed, "https://hub.example.org"));
+        assert!(origin_allowed(&allowed, "http://localhost:7420"));
+        for bad in [
+            "null",
+            "https://evil.example",
+            "hub.example.org",
+            "file://hub.example.org",
+        ] {
+            assert!(!origin_allowed(&allowed, bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_bearer_secret_is_read_from_the_header() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer(&headers), None);
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer c2c_abc"),
+        );
+        assert_eq!(bearer(&headers), Some("c2c_abc"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer  c2c_abc "),
+        );
+        assert_eq!(bearer(&headers), Some("c2c_abc"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic Zm9v"),
+        );
+        assert_eq!(bearer(&headers), None);
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert_eq!(bearer(&headers), None);
+    }
+}

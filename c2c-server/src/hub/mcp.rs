@@ -1,0 +1,176 @@
+//! One MCP session of the hub. rmcp makes the handler before the client says who it is, so it
+//! starts unbound; `initialize` binds it to the token's room and name (and the name and channel
+//! the client asks for in its headers) with a dispatcher of its own on the shared watcher, and
+//! from then on it is the stdio server's [`Server`] behind a check that each request carries
+//! the same token (rmcp does not tie a session id to a token).
+
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
+
+use axum::http::request::Parts;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, InitializeRequestParams, InitializeResult,
+    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerConfig,
+};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+
+use super::guard::Identity;
+use super::{CHANNEL_HEADER, Hub, NAME_HEADER, ROOM_HEADER};
+use crate::config::Config;
+use crate::dispatch::Dispatcher;
+use crate::server::Server;
+
+/// The handler of one MCP session of the hub.
+pub struct HubSession {
+    hub: Arc<Hub>,
+    bound: OnceLock<Bound>,
+}
+
+struct Bound {
+    token_id: i64,
+    server: Server,
+}
+
+impl HubSession {
+    /// An unbound session of `hub`.
+    pub fn new(hub: Arc<Hub>) -> Self {
+        HubSession {
+            hub,
+            bound: OnceLock::new(),
+        }
+    }
+
+    // The session's server, once the request is known to carry the session's token.
+    fn server(&self, extensions: &rmcp::model::Extensions) -> Result<&Server, ErrorData> {
+        let bound = self
+            .bound
+            .get()
+            .ok_or_else(|| ErrorData::invalid_request("initialize this session first", None))?;
+        match identity(extensions) {
+            Some(id) if id.token_id == bound.token_id => Ok(&bound.server),
+            _ => Err(ErrorData::invalid_request(
+                "this MCP session was opened with another token: initialize a session of your own",
+                None,
+            )),
+        }
+    }
+
+    // A dispatcher for `id`'s room, as the client's headers ask.
+    fn bind(&self, id: &Identity, parts: &Parts) -> Result<Bound, ErrorData> {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let refuse = |m: String| ErrorData::invalid_request(m, None);
+        if let Some(room) = header(ROOM_HEADER)
+            && room != id.room
+        {
+            return Err(refuse(format!(
+                "this token reaches room \"{}\", not \"{room}\": use a token for that room, or \
+                 leave --room / C2C_ROOM unset",
+                id.room
+            )));
+        }
+        let name = header(NAME_HEADER).map(String::from).or(id.name.clone());
+        if let (Some(name), Some(allowed)) = (&name, &id.name)
+            && name != allowed
+        {
+            return Err(refuse(format!(
+                "this token acts only as \"{allowed}\", not \"{name}\""
+            )));
+        }
+        if let Some(name) = &name
+            && let Err(e) = crate::tools::check_name(NAME_HEADER, name, false)
+        {
+            return Err(refuse(e.to_string()));
+        }
+        let conn = self
+            .hub
+            .connect()
+            .map_err(|e| ErrorData::internal_error(e, None))?;
+        let mut config = Config::new(self.hub.db_path.clone());
+        config.max_body_bytes = self.hub.max_body_bytes;
+        config.room = id.room.clone();
+        config.name = name.clone();
+        config.only_name = id.name.clone();
+        config.channel = header(CHANNEL_HEADER).is_some_and(|v| v != "0" && v != "false");
+        // The hub's own directory and Claude Code session say nothing about a remote client.
+        config.cwd = None;
+        config.claude_session = None;
+        config.process = Some(crate::process::ProcessInfo::current());
+        let dispatcher = Arc::new(Dispatcher::new(conn, config).with_wake(self.hub.wake.clone()));
+        if let Some(name) = &name {
+            crate::server::in_place(|| dispatcher.claim_at_start())
+                .map_err(|e| refuse(format!("cannot register as \"{name}\": {e}")))?;
+        }
+        Ok(Bound {
+            token_id: id.token_id,
+            server: Server::new(dispatcher),
+        })
+    }
+}
+
+/// The identity the guard found for the HTTP request behind an MCP message.
+pub fn identity(extensions: &rmcp::model::Extensions) -> Option<&Identity> {
+    extensions.get::<Parts>()?.extensions.get::<Identity>()
+}
+
+impl ServerHandler for HubSession {
+    fn get_info(&self) -> ServerConfig {
+        match self.bound.get() {
+            Some(bound) => bound.server.get_info(),
+            None => ServerConfig::default(),
+        }
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(ProtocolVersion::known_up_to(&crate::server::MAX_PROTOCOL))
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        let parts = context.extensions.get::<Parts>();
+        let id = parts.and_then(|p| p.extensions.get::<Identity>());
+        let (Some(parts), Some(id)) = (parts, id) else {
+            return Err(ErrorData::invalid_request("no token", None));
+        };
+        if self.bound.get().is_none() {
+            let bound = self.bind(id, parts)?;
+            let _ = self.bound.set(bound);
+        }
+        let server = self.server(&context.extensions)?;
+        server.initialize(request, context).await
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if let Ok(server) = self.server(&context.extensions) {
+            server.on_initialized(context).await;
+        }
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let server = self.server(&context.extensions)?;
+        server.list_tools(request, context).await
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let server = self.server(&context.extensions)?;
+        server.call_tool(request, context).await
+    }
+}

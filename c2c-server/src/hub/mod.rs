@@ -1,0 +1,246 @@
+//! The hub: `claude-c2c serve --listen ADDR` serves the bus over HTTP, so that sessions on
+//! other machines meet on this machine's database. MCP clients (Claude Code, relays, SDKs) use
+//! rmcp's streamable HTTP transport at `/mcp` ([`mcp`]); the command line and the hooks use a
+//! small JSON API under `/v1` ([`api`]). Every request passes the [`guard`]: its `Host` and
+//! `Origin` must name this hub, and its bearer token must be one `claude-c2c token create`
+//! made and no one revoked; the token's room (and name, if bound to one) is all it reaches.
+//! Waits and pushes are woken in-process for the hub's own writes, through one shared watcher
+//! that also notices other local writers.
+
+pub mod api;
+pub mod guard;
+pub mod mcp;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use rmcp::transport::streamable_http_server::session::local::{LocalSessionManager, SessionConfig};
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+
+use crate::wake::Wake;
+
+/// The address the hub listens on unless `--listen` says otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7420";
+
+/// The header by which an MCP client names the session it is (as the server's `--name`).
+pub const NAME_HEADER: &str = "x-c2c-name";
+/// The header by which an MCP client says which room it expects its token to reach.
+pub const ROOM_HEADER: &str = "x-c2c-room";
+/// The header by which an MCP client asks for new messages as Claude Code channel events.
+pub const CHANNEL_HEADER: &str = "x-c2c-channel";
+
+/// How long an MCP session may go without a request before the hub forgets it. rmcp's default
+/// (5 minutes) would drop a Claude Code session idle over lunch, and Claude Code does not
+/// re-attach its push stream after re-initialising; a session left by a client that vanished
+/// still goes in the end.
+pub const SESSION_IDLE_LIMIT: Duration = Duration::from_secs(24 * 3600);
+
+/// The hub's own options, after `serve`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct HubArgs {
+    /// Serve the bus over HTTP on this address (the hub) instead of MCP over stdio
+    /// [default address: 127.0.0.1:7420].
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEFAULT_LISTEN)]
+    pub listen: Option<String>,
+
+    /// Also accept requests addressed to this host name (or host:port), e.g. the hub's public
+    /// name; loopback names and the address listened on are always accepted. Repeatable.
+    #[arg(long, value_name = "HOST", requires = "listen")]
+    pub allow_host: Vec<String>,
+
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires_all = ["listen", "tls_key"])]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// What every request of the hub shares.
+pub struct Hub {
+    /// The database.
+    pub db_path: PathBuf,
+    /// How long a connection waits for another's write lock.
+    pub busy_timeout: Duration,
+    /// The largest message body or state value accepted.
+    pub max_body_bytes: usize,
+    /// The one watcher of the database, shared by every waiting call and push.
+    pub wake: Wake,
+    /// The connection tokens are looked up on.
+    auth: Mutex<rusqlite::Connection>,
+    /// Host names (lowercase, without port) and `host:port` authorities requests may name.
+    allowed_hosts: Vec<String>,
+}
+
+impl Hub {
+    /// A new connection to the database, for one client.
+    pub fn connect(&self) -> Result<rusqlite::Connection, String> {
+        crate::store::open_with(&self.db_path, self.busy_timeout).map_err(|e| e.to_string())
+    }
+}
+
+/// The error body every refusal of the hub carries: `{"error": "..."}`.
+pub fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = serde_json::json!({ "error": message.into() }).to_string();
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// The hub's settings, from the command line.
+pub struct Settings {
+    /// The database.
+    pub db_path: PathBuf,
+    /// How long a connection waits for another's write lock.
+    pub busy_timeout: Duration,
+    /// The largest message body or state value accepted.
+    pub max_body_bytes: usize,
+}
+
+/// Runs the hub until a signal asks it to stop.
+pub fn run(settings: Settings, args: &HubArgs) -> Result<(), String> {
+    let listen = args.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+    let addr: SocketAddr = listen.parse().map_err(|_| {
+        format!("--listen {listen:?} is not an address: give IP:PORT, e.g. 127.0.0.1:7420 or 0.0.0.0:7420")
+    })?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        _ => None,
+    };
+    let auth = settings_connection(&settings)?;
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| format!("cannot listen on {addr}: {e} (is another hub running there?)"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the address listened on: {e}"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let hub = Arc::new(Hub {
+        wake: Wake::new(&settings.db_path),
+        db_path: settings.db_path,
+        busy_timeout: settings.busy_timeout,
+        max_body_bytes: settings.max_body_bytes,
+        auth: Mutex::new(auth),
+        allowed_hosts: guard::allowed_hosts(bound, &args.allow_host),
+    });
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    if !bound.ip().is_loopback() && tls.is_none() {
+        eprintln!(
+            "claude-c2c: warning: listening on {bound} without TLS: tokens and messages cross the \
+             network in clear text; give --tls-cert and --tls-key, or put the hub behind a \
+             reverse proxy that serves HTTPS"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let router = router(hub.clone(), shutdown.child_token());
+        let handle = axum_server::Handle::new();
+        let stopper = handle.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            crate::cli::serve::shutdown_signal().await;
+            stop.cancel();
+            stopper.graceful_shutdown(Some(Duration::from_secs(2)));
+        });
+        // The address on stdout, once listening: scripts started with `--listen 127.0.0.1:0`
+        // read the port from it.
+        println!("{scheme}://{bound}/mcp");
+        eprintln!(
+            "claude-c2c: hub serving {} at {scheme}://{bound}/mcp; tokens: claude-c2c token create --room ROOM",
+            hub.db_path.display()
+        );
+        let app = router.into_make_service();
+        let served = match tls {
+            Some((cert, key)) => {
+                crate::tls::install_provider();
+                let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                    .await
+                    .map_err(|e| tls_error(&cert, &key, e))?;
+                axum_server::from_tcp_rustls(listener, config)
+                    .map_err(|e| e.to_string())?
+                    .handle(handle)
+                    .serve(app)
+                    .await
+            }
+            None => {
+                axum_server::from_tcp(listener)
+                    .map_err(|e| e.to_string())?
+                    .handle(handle)
+                    .serve(app)
+                    .await
+            }
+        };
+        served.map_err(|e| format!("the hub stopped: {e}"))
+    })?;
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+fn tls_error(cert: &Path, key: &Path, e: std::io::Error) -> String {
+    format!(
+        "cannot use {} and {} for TLS: {e} (give a PEM certificate chain and its PEM private key)",
+        cert.display(),
+        key.display()
+    )
+}
+
+// Opens the database once before listening, so that a bad path fails at start, not at the
+// first request; the connection then serves token look-ups.
+fn settings_connection(settings: &Settings) -> Result<rusqlite::Connection, String> {
+    crate::store::open_with(&settings.db_path, settings.busy_timeout).map_err(|e| e.to_string())
+}
+
+/// The largest HTTP request body the hub reads: room for the largest message body JSON-escaped
+/// (most text grows little; control characters sixfold), and never below rmcp's 4 MiB.
+pub fn request_limit(max_body_bytes: usize) -> usize {
+    max_body_bytes
+        .saturating_mul(4)
+        .saturating_add(64 << 10)
+        .max(4 << 20)
+}
+
+/// The hub's routes: MCP at `/mcp`, the JSON API under `/v1`, both behind the guard; anything
+/// else, OAuth discovery included, is 404.
+pub fn router(hub: Arc<Hub>, shutdown: tokio_util::sync::CancellationToken) -> Router {
+    let mut sessions = LocalSessionManager::default();
+    let mut session_config = SessionConfig::default();
+    session_config.keep_alive = Some(SESSION_IDLE_LIMIT);
+    sessions.session_config = session_config;
+    // The guard checks Host and Origin for every route; rmcp's own Host check would only
+    // repeat it for /mcp.
+    let config = StreamableHttpServerConfig::default()
+        .disable_allowed_hosts()
+        .with_cancellation_token(shutdown)
+        .with_max_request_body_bytes(request_limit(hub.max_body_bytes));
+    let for_sessions = hub.clone();
+    let mcp = StreamableHttpService::new(
+        move || Ok(mcp::HubSession::new(for_sessions.clone())),
+        Arc::new(sessions),
+        config,
+    );
+    Router::new()
+        .nest_service("/mcp", mcp)
+        .merge(api::routes(hub.clone()))
+        .route_layer(axum::middleware::from_fn_with_state(hub, guard::guard))
+        .fallback(|| async {
+            error_response(
+                StatusCode::NOT_FOUND,
+                "not found: the hub serves MCP at /mcp (and no OAuth: authenticate with \
+                 Authorization: Bearer TOKEN)",
+            )
+        })
+}
