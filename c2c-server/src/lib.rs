@@ -28,6 +28,7 @@ pub mod error;
 pub mod hub;
 pub mod process;
 pub mod registry;
+pub mod remote;
 pub mod server;
 pub mod spec;
 pub mod store;

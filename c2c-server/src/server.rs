@@ -85,21 +85,27 @@ pub fn instructions(name: Option<&str>, channel: bool) -> String {
     )
 }
 
+/// What `initialize` answers for a session named `name` (if it has a name yet), with the
+/// channel capability when `channel`: our name and version, the tools capability and the
+/// instructions.
+pub fn server_config(name: Option<&str>, channel: bool) -> ServerConfig {
+    let mut experimental = ExperimentalCapabilities::new();
+    if channel {
+        experimental.insert(crate::channel::CAPABILITY.into(), Default::default());
+    }
+    let capabilities = ServerCapabilities::builder()
+        .enable_experimental_with(experimental)
+        .enable_tools()
+        .build();
+    ServerConfig::new(capabilities)
+        .with_server_info(Implementation::new("claude-c2c", VERSION))
+        .with_instructions(instructions(name, channel))
+}
+
 impl ServerHandler for Server {
     fn get_info(&self) -> ServerConfig {
         let name = self.dispatcher.session().map(|s| s.name);
-        let channel = self.dispatcher.config().channel;
-        let mut experimental = ExperimentalCapabilities::new();
-        if channel {
-            experimental.insert(crate::channel::CAPABILITY.into(), Default::default());
-        }
-        let capabilities = ServerCapabilities::builder()
-            .enable_experimental_with(experimental)
-            .enable_tools()
-            .build();
-        ServerConfig::new(capabilities)
-            .with_server_info(Implementation::new("claude-c2c", VERSION))
-            .with_instructions(instructions(name.as_deref(), channel))
+        server_config(name.as_deref(), self.dispatcher.config().channel)
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {

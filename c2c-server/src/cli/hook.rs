@@ -19,7 +19,9 @@ use serde_json::json;
 
 use crate::call::Session;
 use crate::config::DEFAULT_ROOM;
+use crate::hub::api::HookRequest;
 use crate::process;
+use crate::remote::client::{HubClient, block_on};
 use crate::store::messages::{self, BROADCAST, Filter, Message, Via};
 use crate::store::{self, sessions};
 use crate::tools::MAX_INBOX_LIMIT;
@@ -196,6 +198,82 @@ fn run_inner(
             }
         }
     }
+}
+
+/// Runs `hook` through the hub `client` for the session named `name` (the hook's own `--name`
+/// first): the hub finds the session by name in the token's room. Exit statuses as [`run`].
+pub fn run_remote(hook: &Hook, name: Option<&str>, client: &HubClient) -> ExitCode {
+    match run_remote_inner(hook, name, client) {
+        Ok(code) => code,
+        Err(note) => {
+            eprintln!("claude-c2c hook: {note}; continuing without messages");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// How long one request of a waiting hook waits at the hub.
+const REMOTE_WAIT: Duration = Duration::from_secs(25);
+
+fn run_remote_inner(
+    hook: &Hook,
+    name: Option<&str>,
+    client: &HubClient,
+) -> Result<ExitCode, String> {
+    if matches!(hook, Hook::Wait { .. }) && print_mode() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let input = read_input()?;
+    let Some(name) = hook.bind_args().name.as_deref().or(name) else {
+        return Err(
+            "with --hub a hook finds its session by name only: give it --name NAME \
+                    (as `claude-c2c init --hub URL` writes it)"
+                .to_string(),
+        );
+    };
+    let request = |wait: bool, waiter: Option<String>, wait_for: Duration| HookRequest {
+        name: name.to_string(),
+        waiter,
+        wait,
+        wait_ms: wait_for.as_millis() as u64,
+    };
+    block_on(async {
+        match hook {
+            Hook::Prompt { .. } => {
+                let answer = client.hook(&request(false, None, Duration::ZERO)).await?;
+                if let Some(text) = answer.text {
+                    let event = input
+                        .hook_event_name
+                        .unwrap_or_else(|| "UserPromptSubmit".into());
+                    let out = json!({
+                        "hookSpecificOutput": { "hookEventName": event, "additionalContext": text }
+                    });
+                    println!("{out}");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Hook::Wait {
+                timeout_seconds, ..
+            } => {
+                let deadline = Instant::now() + Duration::from_secs(*timeout_seconds);
+                let mut waiter = None;
+                loop {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let answer = client
+                        .hook(&request(true, waiter.clone(), left.min(REMOTE_WAIT)))
+                        .await?;
+                    if let Some(text) = answer.text {
+                        eprint!("{text}");
+                        return Ok(ExitCode::from(2));
+                    }
+                    if answer.give_way || left.is_zero() {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    waiter = answer.waiter;
+                }
+            }
+        }
+    })?
 }
 
 // Whether the hook runs under `claude -p` (print mode), as Claude Code tells its hooks.

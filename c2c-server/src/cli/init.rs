@@ -124,7 +124,12 @@ struct ClaudePlan {
 
 /// Runs `init` for the room `room` (`--room` / `C2C_ROOM`) with the database `db` (`--db` /
 /// `CLAUDE_C2C_DB`), each `None` for the default; returns the report for stdout.
-pub fn run(args: &InitArgs, room: Option<&str>, db: Option<&Path>) -> Result<String, String> {
+pub fn run(
+    args: &InitArgs,
+    room: Option<&str>,
+    db: Option<&Path>,
+    hub: Option<&str>,
+) -> Result<String, String> {
     crate::tools::check_name("--name", &args.name, false).map_err(|e| e.to_string())?;
     let project = match &args.project {
         Some(dir) => dir.clone(),
@@ -146,6 +151,7 @@ pub fn run(args: &InitArgs, room: Option<&str>, db: Option<&Path>) -> Result<Str
         // The default room needs no option: what is written stays as it was before rooms.
         room: room.filter(|r| *r != crate::config::DEFAULT_ROOM),
         db: db.as_deref(),
+        hub,
     };
 
     // Read and check everything before writing anything.
@@ -597,6 +603,7 @@ mod tests {
             name: "local",
             room: None,
             db: None,
+            hub: None,
         };
         let changes = merge_hooks(&mut file, &local).unwrap();
         assert_eq!(changes.len(), 4, "replace + remove + two adds");
@@ -633,6 +640,7 @@ mod tests {
             name: "new",
             room: Some("b"),
             db: Some(Path::new("/d/c2c.db")),
+            hub: None,
         };
         let changes = merge_server(&mut file, "c2c", &wiring).unwrap();
         assert_eq!(

@@ -26,6 +26,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use crate::config::{Config, DEFAULT_MAX_BODY_BYTES, DEFAULT_ROOM};
 use crate::dispatch::{Dispatcher, Pending};
 use crate::registry::{ToolDef, ToolSet};
+use crate::remote::client::{HubClient, block_on};
 use crate::store;
 use crate::tools::Tools;
 
@@ -102,6 +103,27 @@ pub struct Cli {
         help_heading = "Global options"
     )]
     room: Option<String>,
+
+    /// Use the hub at this URL (e.g. https://hub.example:7420) instead of a local database:
+    /// the server becomes a relay, and every command and hook talks to the hub. The token is
+    /// read from C2C_TOKEN [env: C2C_HUB].
+    #[arg(
+        long,
+        value_name = "URL",
+        global = true,
+        help_heading = "Global options"
+    )]
+    hub: Option<String>,
+
+    /// Trust only this PEM certificate (or CA) for the hub's HTTPS, e.g. a self-signed one
+    /// [env: C2C_HUB_CA].
+    #[arg(
+        long,
+        value_name = "PEM",
+        global = true,
+        help_heading = "Global options"
+    )]
+    hub_ca: Option<PathBuf>,
 }
 
 /// The global options after the environment has filled in what the command line left out.
@@ -112,12 +134,34 @@ struct Settings {
     busy_timeout: std::time::Duration,
     /// `--room` or `C2C_ROOM`, checked; `None` for the default room.
     room: Option<String>,
+    /// `--hub` or `C2C_HUB`: the hub to talk to instead of a database.
+    hub: Option<String>,
+    /// `--hub-ca` or `C2C_HUB_CA`.
+    hub_ca: Option<PathBuf>,
 }
 
 impl Settings {
     /// The room commands act in.
     fn room(&self) -> &str {
         self.room.as_deref().unwrap_or(DEFAULT_ROOM)
+    }
+
+    /// Where the hub is, when commands talk to one.
+    fn hub_target(&self) -> Result<Option<crate::remote::HubTarget>, Failure> {
+        let Some(url) = &self.hub else {
+            return Ok(None);
+        };
+        crate::remote::HubTarget::new(url, self.hub_ca.as_deref(), self.room.as_deref())
+            .map(Some)
+            .map_err(Failure::Usage)
+    }
+
+    /// A client of the hub, when commands talk to one.
+    fn hub_client(&self) -> Result<Option<HubClient>, Failure> {
+        match self.hub_target()? {
+            Some(target) => HubClient::new(target).map(Some).map_err(Failure::Usage),
+            None => Ok(None),
+        }
     }
 }
 
@@ -172,11 +216,29 @@ impl Cli {
                 )));
             }
         }
+        let env_text = |var: &str| {
+            std::env::var(var)
+                .ok()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let hub = self.hub.clone().or_else(|| env_text("C2C_HUB"));
+        let hub_ca = self
+            .hub_ca
+            .clone()
+            .or_else(|| env_text("C2C_HUB_CA").map(PathBuf::from));
+        if hub.is_some() && self.db.is_some() {
+            return Err(Failure::Usage(
+                "--db and --hub exclude each other: with a hub, the database is the hub's".into(),
+            ));
+        }
         Ok(Settings {
             db,
             max_body_bytes,
             busy_timeout: std::time::Duration::from_millis(busy_timeout_ms),
             room,
+            hub,
+            hub_ca,
         })
     }
 }
@@ -296,6 +358,9 @@ pub fn main() -> ExitCode {
         }
         Err(failure) => return exit(Err(failure)),
     };
+    if settings.hub.is_some() {
+        return exit(remote(&settings, &cli, &matches));
+    }
     let result = match matches.subcommand() {
         None => serve(&settings, cli.server.clone()),
         Some(("serve", m)) => {
@@ -360,9 +425,14 @@ pub fn main() -> ExitCode {
         }
         Some(("init", m)) => {
             let args = init::InitArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
-            init::run(&args, settings.room.as_deref(), settings.db.as_deref())
-                .map(|text| print!("{text}"))
-                .map_err(Failure::from)
+            init::run(
+                &args,
+                settings.room.as_deref(),
+                settings.db.as_deref(),
+                None,
+            )
+            .map(|text| print!("{text}"))
+            .map_err(Failure::from)
         }
         Some(("doctor", m)) => {
             let args = doctor::DoctorArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
@@ -383,6 +453,138 @@ pub fn main() -> ExitCode {
         },
     };
     exit(result)
+}
+
+/// Runs the command `matches` against the hub `settings` names instead of a database.
+fn remote(settings: &Settings, cli: &Cli, matches: &ArgMatches) -> Result<(), Failure> {
+    let all_rooms = |m: &ArgMatches| {
+        if m.get_flag("all_rooms") {
+            Err(Failure::Usage(
+                "--all-rooms: a hub token reaches one room, so there is only the one".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match matches.subcommand() {
+        None | Some(("serve", _)) => {
+            let own = match matches.subcommand() {
+                Some((_, m)) => {
+                    if crate::hub::HubArgs::from_arg_matches(m).is_ok_and(|h| h.listen.is_some()) {
+                        return Err(Failure::Usage(
+                            "--hub is for the clients of a hub; `serve --listen` is the hub \
+                             itself: unset C2C_HUB to run one"
+                                .into(),
+                        ));
+                    }
+                    serve::ServerArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit())
+                }
+                None => serve::ServerArgs::default(),
+            }
+            .or(&cli.server);
+            let target = settings.hub_target()?.expect("a hub is set");
+            crate::remote::relay::run(crate::remote::relay::RelaySettings {
+                target,
+                name: own.name,
+                channel: own.channel,
+            })
+            .map_err(Failure::from)
+        }
+        Some(("hook", m)) => {
+            let hook = hook::Hook::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            match settings.hub_client() {
+                Ok(client) => {
+                    let client = client.expect("a hub is set");
+                    let code = hook::run_remote(&hook, cli.server.name.as_deref(), &client);
+                    if code != std::process::ExitCode::SUCCESS {
+                        // Exit 2 hands the messages to Claude Code; it is not a failure.
+                        std::process::exit(2);
+                    }
+                    Ok(())
+                }
+                Err(Failure::Usage(m) | Failure::Failed(m)) => {
+                    eprintln!("claude-c2c hook: {m}; continuing without messages");
+                    Ok(())
+                }
+            }
+        }
+        Some(("tail", m)) => {
+            all_rooms(m)?;
+            let args = tail::TailArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            let client = settings.hub_client()?.expect("a hub is set");
+            let room = block_on(client.overview())??.room;
+            tail::run_remote(&client, &room, &args, render::use_color()).map_err(Failure::from)
+        }
+        Some(("sessions", m)) => {
+            all_rooms(m)?;
+            let args = SessionsArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            let client = settings.hub_client()?.expect("a hub is set");
+            let answer = block_on(client.overview())??;
+            let text = sessions::show(
+                &answer.sessions,
+                Some(&answer.room),
+                args.json,
+                render::use_color(),
+            );
+            print!("{text}");
+            Ok(())
+        }
+        Some(("rooms", m)) => {
+            let args = RoomsArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            let client = settings.hub_client()?.expect("a hub is set");
+            let answer = block_on(client.overview())??;
+            let text = sessions::show_rooms(
+                answer.rooms,
+                &answer.sessions,
+                args.json,
+                render::use_color(),
+            );
+            print!("{text}");
+            Ok(())
+        }
+        Some(("token", _)) => Err(Failure::Usage(
+            "tokens are made on the hub's own machine (`claude-c2c token create` there, without \
+             --hub)"
+                .into(),
+        )),
+        Some(("init", m)) => {
+            let args = init::InitArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            init::run(
+                &args,
+                settings.room.as_deref(),
+                None,
+                settings.hub.as_deref(),
+            )
+            .map(|text| print!("{text}"))
+            .map_err(Failure::from)
+        }
+        Some(("doctor", _)) | Some(("gen-spec", _)) => Err(Failure::Usage(
+            "this command works on a local installation: run it without --hub / C2C_HUB".into(),
+        )),
+        Some((name, m)) => {
+            let Some(tool) = <Tools as ToolSet>::TOOLS
+                .iter()
+                .find(|t| tool_cmd::command_name(t) == name)
+            else {
+                unreachable!("clap only accepts the subcommands it was given")
+            };
+            let args = tool_cmd::arguments(tool, m).map_err(Failure::Usage)?;
+            let client = settings.hub_client()?.expect("a hub is set");
+            let act_as = m.get_one::<String>(tool_cmd::AS).map(String::as_str);
+            let value = block_on(client.call(tool, act_as, args))??
+                .map_err(|e| format!("{}: {e}", tool_cmd::command_name(tool)))?;
+            print_value(&value, m);
+            Ok(())
+        }
+    }
+}
+
+fn print_value(value: &serde_json::Value, matches: &ArgMatches) {
+    if matches.get_flag(tool_cmd::JSON) {
+        println!("{value}");
+    } else {
+        print!("{}", render::render(value, render::use_color()));
+    }
 }
 
 /// Reports a failure on stderr and turns the outcome into the exit status.
@@ -496,11 +698,7 @@ fn run_tool(
     let value = dispatcher
         .call_tool(Pending::new(tool, args))
         .map_err(|e| format!("{}: {e}", tool_cmd::command_name(tool)))?;
-    if matches.get_flag(tool_cmd::JSON) {
-        println!("{value}");
-    } else {
-        print!("{}", render::render(&value, render::use_color()));
-    }
+    print_value(&value, matches);
     Ok(())
 }
 

@@ -18,6 +18,11 @@ pub fn run(
     color: bool,
 ) -> Result<String, String> {
     let rows = sessions::overview(db, room).map_err(|e| format!("reading sessions failed: {e}"))?;
+    Ok(show(&rows, room, as_json, color))
+}
+
+/// `rows`, the live sessions of `room` (of every room if `None`), as `run` shows them.
+pub fn show(rows: &[Overview], room: Option<&str>, as_json: bool, color: bool) -> String {
     let now = SystemTime::now();
     let seen_ago = |s: &Overview| {
         clock::parse(&s.last_seen_at)
@@ -38,13 +43,13 @@ pub fn run(
                 })
             })
             .collect();
-        return Ok(json!({ "room": room, "sessions": list }).to_string() + "\n");
+        return json!({ "room": room, "sessions": list }).to_string() + "\n";
     }
     if rows.is_empty() {
-        return Ok(match room {
+        return match room {
             Some(room) => format!("(no sessions in room {room})\n"),
             None => "(no sessions)\n".to_string(),
-        });
+        };
     }
     let table: Vec<Value> = rows
         .iter()
@@ -58,7 +63,7 @@ pub fn run(
             })
         })
         .collect();
-    Ok(super::render::table(&table, color))
+    super::render::table(&table, color)
 }
 
 /// Every room that holds a session, a message or a state entry, with its live sessions and
@@ -67,6 +72,11 @@ pub fn rooms(db: &rusqlite::Connection, as_json: bool, color: bool) -> Result<St
     let fail = |e: rusqlite::Error| format!("reading rooms failed: {e}");
     let names = sessions::rooms(db).map_err(fail)?;
     let live = sessions::overview(db, None).map_err(fail)?;
+    Ok(show_rooms(names, &live, as_json, color))
+}
+
+/// The rooms `names`, with their sessions among `live`, as `rooms` shows them.
+pub fn show_rooms(names: Vec<String>, live: &[Overview], as_json: bool, color: bool) -> String {
     let rooms: Vec<(String, Vec<&Overview>)> = names
         .into_iter()
         .map(|room| {
@@ -89,10 +99,10 @@ pub fn rooms(db: &rusqlite::Connection, as_json: bool, color: bool) -> Result<St
                 })
             })
             .collect();
-        return Ok(json!({ "rooms": list }).to_string() + "\n");
+        return json!({ "rooms": list }).to_string() + "\n";
     }
     if rooms.is_empty() {
-        return Ok("(no rooms: nothing has been written yet)\n".to_string());
+        return "(no rooms: nothing has been written yet)\n".to_string();
     }
     let table: Vec<Value> = rooms
         .iter()
@@ -112,7 +122,7 @@ pub fn rooms(db: &rusqlite::Connection, as_json: bool, color: bool) -> Result<St
             })
         })
         .collect();
-    Ok(super::render::table(&table, color))
+    super::render::table(&table, color)
 }
 
 /// `42s ago`, `5m ago`, `3h ago`, `2d ago`.

@@ -34,6 +34,8 @@ pub struct Wiring<'a> {
     pub room: Option<&'a str>,
     /// The database, if not the default one.
     pub db: Option<&'a Path>,
+    /// The hub the project talks to instead of a database (`--hub`), if any.
+    pub hub: Option<&'a str>,
 }
 
 /// The server's command-line arguments for `w`.
@@ -46,6 +48,10 @@ pub fn server_args(w: &Wiring<'_>) -> Vec<String> {
     if let Some(db) = w.db {
         args.push("--db".into());
         args.push(db.display().to_string());
+    }
+    if let Some(hub) = w.hub {
+        args.push("--hub".into());
+        args.push(hub.to_string());
     }
     args
 }
@@ -64,7 +70,11 @@ pub fn hook_for(event: &str, w: &Wiring<'_>) -> Value {
     let db_arg =
         w.db.map(|p| format!(" --db {}", shell_quote(&p.display().to_string())))
             .unwrap_or_default();
-    let db_arg = format!("{room_arg}{db_arg}");
+    let hub_arg = w
+        .hub
+        .map(|h| format!(" --hub {}", shell_quote(h)))
+        .unwrap_or_default();
+    let db_arg = format!("{room_arg}{db_arg}{hub_arg}");
     let name = quote_if_needed(w.name);
     if event == "Stop" {
         json!({
@@ -395,6 +405,7 @@ mod tests {
             name: "my name",
             room: None,
             db: Some(Path::new("/tmp/it's/c2c.db")),
+            hub: None,
         };
         let hook = hook_for("Stop", &wiring);
         let command = hook["command"].as_str().unwrap();

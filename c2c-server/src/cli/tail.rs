@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
+use crate::remote::client::{HubClient, block_on};
 use crate::store::messages::{self, Message};
 use crate::wake::Wake;
 
@@ -54,32 +55,75 @@ pub fn run(
         Some(id) => id.saturating_sub(1),
         None => messages::last_id(db).map_err(fail)?,
     };
-    let stdout = std::io::stdout();
     loop {
         let batch = messages::after(db, last, BATCH).map_err(fail)?;
-        let mut out = stdout.lock();
-        for (in_room, message) in &batch {
+        if let Some((_, message)) = batch.last() {
             last = message.id;
-            if room.is_some_and(|r| r != in_room) || !wanted(message, args) {
-                continue;
-            }
-            let line = if args.json {
-                let mut object = serde_json::to_value(message).expect("messages serialise");
-                object["room"] = in_room.as_str().into();
-                object.to_string()
-            } else {
-                format_line(in_room, message, color)
-            };
-            // A closed pipe (`tail | head`) is the reader saying it has seen enough.
-            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-                return Ok(());
-            }
         }
-        drop(out);
+        let in_room = batch
+            .iter()
+            .filter(|(in_room, _)| room.is_none_or(|r| r == in_room));
+        if !print(in_room, args, color) {
+            return Ok(());
+        }
         if batch.len() < BATCH as usize {
             waiter.wait_until(Instant::now() + Duration::from_millis(args.poll_ms));
         }
     }
+}
+
+/// Follows the room of the hub `client` reaches, as `run` follows a database.
+pub fn run_remote(
+    client: &HubClient,
+    room: &str,
+    args: &TailArgs,
+    color: bool,
+) -> Result<(), String> {
+    block_on(async {
+        let mut last = args.since.map(|id| id.saturating_sub(1));
+        loop {
+            let answer = client.messages(last, REMOTE_WAIT_MS).await?;
+            last = Some(answer.last);
+            let batch: Vec<(String, Message)> = answer
+                .messages
+                .into_iter()
+                .map(|m| (room.to_string(), m))
+                .collect();
+            if !print(batch.iter(), args, color) {
+                return Ok(());
+            }
+        }
+    })?
+}
+
+/// How long one request of `tail --hub` waits for a message.
+const REMOTE_WAIT_MS: u64 = 25_000;
+
+// Prints the wanted messages of `batch`; `false` when stdout was closed (`tail | head`: the
+// reader has seen enough).
+fn print<'a>(
+    batch: impl Iterator<Item = &'a (String, Message)>,
+    args: &TailArgs,
+    color: bool,
+) -> bool {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for (in_room, message) in batch {
+        if !wanted(message, args) {
+            continue;
+        }
+        let line = if args.json {
+            let mut object = serde_json::to_value(message).expect("messages serialise");
+            object["room"] = in_room.as_str().into();
+            object.to_string()
+        } else {
+            format_line(in_room, message, color)
+        };
+        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 fn wanted(message: &Message, args: &TailArgs) -> bool {

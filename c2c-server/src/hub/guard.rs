@@ -2,7 +2,8 @@
 //! (and, from a browser, its `Origin`), which stops a web page from reaching a hub on the
 //! reader's machine by DNS rebinding, and must carry `Authorization: Bearer TOKEN` for a token
 //! that exists and is not revoked (looked up by its hash on every request, so a revoke takes
-//! effect at once). The token's [`Identity`] goes into the request's extensions, where the MCP
+//! effect at once); a client that names its room (`x-c2c-room`) must have a token for it. The
+//! token's [`Identity`] goes into the request's extensions, where the MCP
 //! sessions and the API find it. A refusal is a short JSON error: 403 for the host or origin,
 //! 401 for the token, with no pointer to an OAuth server (there is none).
 
@@ -121,6 +122,24 @@ pub async fn guard(State(hub): State<Arc<Hub>>, mut req: Request, next: Next) ->
     };
     match found {
         Ok(Some(token)) => {
+            let room = req
+                .headers()
+                .get(super::ROOM_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|r| !r.is_empty());
+            if let Some(room) = room
+                && room != token.room
+            {
+                return error_response(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "this token reaches room \"{}\", not \"{room}\": use a token for that \
+                         room, or leave --room / C2C_ROOM unset",
+                        token.room
+                    ),
+                );
+            }
             req.extensions_mut().insert(Identity {
                 token_id: token.id,
                 room: token.room,

@@ -16,7 +16,7 @@ use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 use super::guard::Identity;
-use super::{CHANNEL_HEADER, Hub, NAME_HEADER, ROOM_HEADER};
+use super::{CHANNEL_HEADER, Hub, NAME_HEADER};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::server::Server;
@@ -67,15 +67,6 @@ impl HubSession {
                 .filter(|v| !v.is_empty())
         };
         let refuse = |m: String| ErrorData::invalid_request(m, None);
-        if let Some(room) = header(ROOM_HEADER)
-            && room != id.room
-        {
-            return Err(refuse(format!(
-                "this token reaches room \"{}\", not \"{room}\": use a token for that room, or \
-                 leave --room / C2C_ROOM unset",
-                id.room
-            )));
-        }
         let name = header(NAME_HEADER).map(String::from).or(id.name.clone());
         if let (Some(name), Some(allowed)) = (&name, &id.name)
             && name != allowed
