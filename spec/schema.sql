@@ -68,6 +68,17 @@ CREATE TABLE state_floors (
         next  INTEGER NOT NULL
     ) WITHOUT ROWID;
 
+CREATE TABLE tokens (
+        id           INTEGER PRIMARY KEY,
+        room         TEXT NOT NULL,
+        -- The one name the token may act as; NULL: any name in its room.
+        name         TEXT,
+        label        TEXT,
+        secret_hash  BLOB NOT NULL UNIQUE,
+        created_at   TEXT NOT NULL,
+        revoked_at   TEXT
+    );
+
 CREATE INDEX messages_from ON messages(room, from_name, id);
 
 CREATE INDEX messages_replies ON messages(reply_to, id) WHERE reply_to IS NOT NULL;
@@ -86,4 +97,4 @@ CREATE UNIQUE INDEX sessions_live_name ON sessions(room, name) WHERE superseded_
 
 CREATE INDEX sessions_seen ON sessions(last_seen_at);
 
-PRAGMA user_version = 6;
+PRAGMA user_version = 7;

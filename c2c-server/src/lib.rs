@@ -12,6 +12,12 @@
 //! messages as Claude Code [`channel`] events, and [`cli`]'s hooks hand them to Claude Code's
 //! prompt, finding their session by the Claude Code process they share with its server.
 //! [`spec`] renders the registry as the checked-in reference in `spec/`.
+//!
+//! Across machines, the [`hub`] (`serve --listen`) serves the same dispatcher over HTTP: MCP
+//! sessions at `/mcp` and a JSON API for the command line and hooks under `/v1`, each request
+//! let in by a token (kept in the [`store`]) that scopes it to a room and perhaps a name; on
+//! the other machines the [`remote`] side turns the stdio server into a relay to the hub and
+//! points the command line and hooks at it, riding out restarts. [`tls`] sets up rustls for both.
 
 #![warn(missing_docs)]
 

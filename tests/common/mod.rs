@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod hub;
 pub mod raw;
 pub mod schema;
 pub mod skip;
@@ -43,6 +44,10 @@ pub const SERVER_ENV: &[&str] = &[
     "CLAUDE_PROJECT_DIR",
     "CLAUDE_CODE_SESSION_ID",
     "CLAUDE_CODE_ENTRYPOINT",
+    "C2C_HUB",
+    "C2C_TOKEN",
+    "C2C_HUB_CA",
+    "C2C_CHANNEL",
 ];
 
 /// A temporary directory for one test, holding its database; removed when dropped.

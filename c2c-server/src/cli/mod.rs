@@ -616,8 +616,11 @@ fn init_logging() {
                 .ok()
         })
         .unwrap_or_else(|| {
+            // rmcp warns of every error response it sends, such as the answer to Claude Code's
+            // probe for a protocol version newer than ours at each connect: noise in a hub's log.
             tracing_subscriber::filter::Targets::new()
                 .with_default(tracing_subscriber::filter::LevelFilter::WARN)
+                .with_target("rmcp::service", tracing_subscriber::filter::LevelFilter::ERROR)
         });
     tracing_subscriber::registry()
         .with(
