@@ -82,7 +82,12 @@ const INIT_FIX: &str = "run `claude-c2c init --name NAME` in the project folder"
 
 /// Runs every check for the project folder and database `db` (`--db` / `CLAUDE_C2C_DB`);
 /// returns the report for stdout and whether no check failed.
-pub fn run(args: &DoctorArgs, room: Option<&str>, db: Option<&Path>) -> (String, bool) {
+pub fn run(
+    args: &DoctorArgs,
+    room: Option<&str>,
+    db: Option<&Path>,
+    hub: Option<(&str, Option<&Path>)>,
+) -> (String, bool) {
     let project = args
         .project
         .clone()
@@ -101,6 +106,15 @@ pub fn run(args: &DoctorArgs, room: Option<&str>, db: Option<&Path>) -> (String,
         .as_ref()
         .map_or(room.unwrap_or(DEFAULT_ROOM), Server::room);
 
+    // A project wired to a hub has no database here: the hub is what to check.
+    let server_hub = server.as_ref().and_then(|s| s.hub.clone());
+    if let Some((url, ca)) = hub
+        .map(|(u, ca)| (u.to_string(), ca))
+        .or(server_hub.map(|u| (u, None)))
+    {
+        checks.push(check_hub(&url, ca, room));
+        return finish(args, checks);
+    }
     let db_path = match db.map(setup::absolute).or(server_db) {
         Some(path) => Some(path),
         None => store::default_path().ok(),
@@ -114,7 +128,11 @@ pub fn run(args: &DoctorArgs, room: Option<&str>, db: Option<&Path>) -> (String,
         )),
     }
     checks.push(check_notices());
+    finish(args, checks)
+}
 
+// The report of `checks`, and whether none failed.
+fn finish(args: &DoctorArgs, checks: Vec<Check>) -> (String, bool) {
     let ok = checks.iter().all(|c| c.status != Status::Fail);
     let text = if args.json {
         json!({ "ok": ok, "checks": checks }).to_string() + "\n"
@@ -275,6 +293,8 @@ struct Server {
     db: Option<PathBuf>,
     /// Its `--room` (or `C2C_ROOM`).
     room: Option<String>,
+    /// Its `--hub` (or `C2C_HUB`).
+    hub: Option<String>,
 }
 
 impl Server {
@@ -397,13 +417,50 @@ fn find_server(project: &Path, room: Option<&str>, checks: &mut Vec<Check>) -> O
         Check::ok(NAME, detail)
     };
     checks.push(check);
+    let hub = setup::option_value(&args, "--hub").or_else(|| from_env("C2C_HUB"));
     Some(Server {
         source,
         key,
         name,
         db,
         room,
+        hub,
     })
+}
+
+/// Checks the hub at `url` once (no retries: a doctor says what is wrong now): `C2C_TOKEN` is
+/// set, the hub answers, and the token is good for `room`.
+fn check_hub(url: &str, ca: Option<&Path>, room: &str) -> Check {
+    const NAME: &str = "hub";
+    let room = Some(room).filter(|r| *r != DEFAULT_ROOM);
+    let target = match crate::remote::HubTarget::new(url, ca, room) {
+        Ok(target) => target,
+        Err(e) => {
+            return Check::fail(
+                NAME,
+                e,
+                "export C2C_TOKEN in the environment Claude Code starts in (and here)",
+            );
+        }
+    };
+    let probe = crate::remote::client::HubClient::new(target)
+        .and_then(|client| crate::remote::client::block_on(client.probe()).and_then(|r| r));
+    match probe {
+        Ok(answer) => Check::ok(
+            NAME,
+            format!(
+                "{url} answers; the token reaches room \"{}\" ({} live session(s))",
+                answer.room,
+                answer.sessions.len()
+            ),
+        ),
+        Err(e) => Check::fail(
+            NAME,
+            e,
+            "start the hub (claude-c2c serve --listen ..., on its machine), check the URL, and \
+             ask its owner for a token for this room if it was refused",
+        ),
+    }
 }
 
 /// One hook of ours found in a settings file.

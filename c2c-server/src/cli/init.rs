@@ -298,9 +298,15 @@ pub fn run(
         } else {
             ""
         };
+        let token = if hub.is_some() {
+            " with the hub's token in its environment (`export C2C_TOKEN=...`, from \
+             `claude-c2c token create` on the hub; it is never written into these files)"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "Next: start Claude Code in this folder (`claude`){approve}; check the setup with \
-             `claude-c2c doctor`.\n"
+            "Next: start Claude Code in this folder (`claude`){token}{approve}; check the setup \
+             with `claude-c2c doctor`.\n"
         ));
     }
     Ok(out)

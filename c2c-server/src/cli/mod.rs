@@ -436,7 +436,12 @@ pub fn main() -> ExitCode {
         }
         Some(("doctor", m)) => {
             let args = doctor::DoctorArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
-            let (text, ok) = doctor::run(&args, settings.room.as_deref(), settings.db.as_deref());
+            let (text, ok) = doctor::run(
+                &args,
+                settings.room.as_deref(),
+                settings.db.as_deref(),
+                None,
+            );
             print!("{text}");
             return if ok {
                 ExitCode::SUCCESS
@@ -558,7 +563,21 @@ fn remote(settings: &Settings, cli: &Cli, matches: &ArgMatches) -> Result<(), Fa
             .map(|text| print!("{text}"))
             .map_err(Failure::from)
         }
-        Some(("doctor", _)) | Some(("gen-spec", _)) => Err(Failure::Usage(
+        Some(("doctor", m)) => {
+            let args = doctor::DoctorArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            let hub = settings
+                .hub
+                .as_deref()
+                .map(|h| (h, settings.hub_ca.as_deref()));
+            let (text, ok) = doctor::run(&args, settings.room.as_deref(), None, hub);
+            print!("{text}");
+            if ok {
+                Ok(())
+            } else {
+                Err(Failure::Failed("some checks failed (see above)".into()))
+            }
+        }
+        Some(("gen-spec", _)) => Err(Failure::Usage(
             "this command works on a local installation: run it without --hub / C2C_HUB".into(),
         )),
         Some((name, m)) => {
@@ -620,7 +639,10 @@ fn init_logging() {
             // probe for a protocol version newer than ours at each connect: noise in a hub's log.
             tracing_subscriber::filter::Targets::new()
                 .with_default(tracing_subscriber::filter::LevelFilter::WARN)
-                .with_target("rmcp::service", tracing_subscriber::filter::LevelFilter::ERROR)
+                .with_target(
+                    "rmcp::service",
+                    tracing_subscriber::filter::LevelFilter::ERROR,
+                )
         });
     tracing_subscriber::registry()
         .with(

@@ -154,6 +154,15 @@ impl HubClient {
         .await
     }
 
+    /// The same as [`overview`](HubClient::overview), tried once: for a check that should say
+    /// what is wrong now rather than wait for it to pass.
+    pub async fn probe(&self) -> Result<OverviewAnswer, String> {
+        let url = format!("{}/v1/overview", self.target.base);
+        self.send(self.http.get(&url))
+            .await
+            .map_err(|f| f.message().to_string())
+    }
+
     /// The room's messages after `after` (from now on if `None`), waiting up to `wait_ms` for one.
     pub async fn messages(
         &self,
