@@ -204,20 +204,47 @@ impl Relay {
                 Err(ServiceError::McpError(e)) => return Err(e),
                 Err(e) => {
                     self.disconnect().await;
-                    if !repeatable {
+                    if !repeatable && !never_sent(&e) {
                         return Ok(failed(format!(
-                            "the connection to the hub broke during {} ({e}): the hub may have \
+                            "the connection to the hub broke during {} ({}): the hub may have \
                              done it already, so it was not repeated; check (inbox, outbox, \
                              get_state) before doing it again",
-                            tool.name
+                            tool.name,
+                            describe(&e)
                         )));
                     }
-                    if !backoff.pause(&e.to_string()).await {
+                    let e = describe(&e);
+                    if !backoff.pause(&e).await {
                         return Ok(failed(format!("gave up on the hub: {e}")));
                     }
                 }
             }
         }
+    }
+}
+
+// Whether `e` says the request never reached the hub (no connection could be made), so that
+// sending it again cannot do anything twice.
+fn never_sent(e: &ServiceError) -> bool {
+    use rmcp::transport::streamable_http_client::StreamableHttpError;
+    let ServiceError::TransportSend(sending) = e else {
+        return false;
+    };
+    matches!(
+        sending.error.downcast_ref::<StreamableHttpError<reqwest::Error>>(),
+        Some(StreamableHttpError::Client(client)) if client.is_connect()
+    )
+}
+
+// What went wrong, without rmcp's type names: the transport's own error and its causes.
+fn describe(e: &ServiceError) -> String {
+    use rmcp::transport::streamable_http_client::StreamableHttpError;
+    let ServiceError::TransportSend(sending) = e else {
+        return e.to_string();
+    };
+    match sending.error.downcast_ref::<StreamableHttpError<reqwest::Error>>() {
+        Some(StreamableHttpError::Client(client)) => super::retry::describe(client),
+        _ => sending.error.to_string(),
     }
 }
 

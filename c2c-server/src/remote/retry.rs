@@ -91,9 +91,10 @@ pub fn classify(e: &reqwest::Error) -> Failure {
     }
 }
 
-// reqwest's own message names only the outermost error ("error sending request"): add its
-// causes, which say what happened (connection refused, certificate unknown).
-fn describe(e: &reqwest::Error) -> String {
+/// A reqwest error with its causes: reqwest's own message names only the outermost error
+/// ("error sending request"), its causes say what happened (connection refused, certificate
+/// unknown).
+pub fn describe(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
