@@ -86,3 +86,47 @@ impl HubTarget {
             .map_err(|e| format!("cannot set up an HTTP client for the hub: {e}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::HubTarget;
+
+    // One test sets C2C_TOKEN for all the cases, so no two tests race on the variable.
+    #[test]
+    fn a_hub_url_is_taken_with_or_without_its_mcp_path_and_needs_a_token() {
+        // SAFETY: no other test of this binary reads or writes C2C_TOKEN.
+        unsafe { std::env::remove_var("C2C_TOKEN") };
+        let err = HubTarget::new("https://hub.example:7420", None, None).unwrap_err();
+        assert!(err.contains("C2C_TOKEN"), "{err}");
+        // SAFETY: as above.
+        unsafe { std::env::set_var("C2C_TOKEN", " c2c_abc \n") };
+        for url in [
+            "https://hub.example:7420",
+            "https://hub.example:7420/",
+            "https://hub.example:7420/mcp",
+            " https://hub.example:7420/mcp/ ",
+        ] {
+            let target = HubTarget::new(url, None, Some("shop")).unwrap();
+            assert_eq!(target.base, "https://hub.example:7420", "{url}");
+            assert_eq!(target.mcp_url(), "https://hub.example:7420/mcp");
+            assert_eq!(target.token, "c2c_abc");
+            assert_eq!(target.room.as_deref(), Some("shop"));
+        }
+        for bad in ["hub.example:7420", "ftp://hub.example", ""] {
+            let err = HubTarget::new(bad, None, None).unwrap_err();
+            assert!(
+                err.contains("not an http:// or https:// URL"),
+                "{bad}: {err}"
+            );
+        }
+        let missing = std::path::Path::new("/nonexistent/ca.pem");
+        let target = HubTarget::new("https://hub.example", Some(missing), None).unwrap();
+        let err = target.http_client().unwrap_err();
+        assert!(
+            err.contains("cannot read --hub-ca /nonexistent/ca.pem"),
+            "{err}"
+        );
+        // SAFETY: as above.
+        unsafe { std::env::remove_var("C2C_TOKEN") };
+    }
+}
