@@ -174,6 +174,32 @@ pub fn in_place<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// Steps `pending` on `dispatcher` until it answers, waiting between steps for a change of
+/// the database or the time it names, on the task that awaits it: dropping the future (a
+/// client that hung up) stops the call. For callers without progress reports or cancellation
+/// tokens (the hub's JSON API).
+pub async fn run_to_answer(
+    dispatcher: &Dispatcher,
+    mut pending: crate::dispatch::Pending,
+) -> Result<Value, ToolError> {
+    let mut waiter = None;
+    loop {
+        let waiting = match in_place(|| dispatcher.step(&mut pending)) {
+            Ok(result) => return result,
+            Err(waiting) => waiting,
+        };
+        let Some(w) = &mut waiter else {
+            // Subscribed only now: step again at once (see `Server::run`).
+            waiter = Some(in_place(|| dispatcher.subscribe())?);
+            continue;
+        };
+        tokio::select! {
+            _ = w.changed() => {}
+            _ = tokio::time::sleep_until(waiting.next_step.into()) => {}
+        }
+    }
+}
+
 impl Server {
     // Steps the call until it answers; between steps it waits for a change of the database,
     // its deadline or its cancellation, reporting progress when the client asked for it.

@@ -23,6 +23,7 @@ use crate::call::Session;
 use crate::config::Config;
 use crate::dispatch::{Dispatcher, Pending};
 use crate::registry::JsonObject;
+use crate::server::{in_place, run_to_answer};
 use crate::store::messages::{self, Message};
 use crate::store::sessions::{self, Overview};
 
@@ -37,6 +38,15 @@ pub fn routes(hub: Arc<Hub>) -> Router {
         .route("/v1/overview", get(overview))
         .route("/v1/messages", get(messages_after))
         .route("/v1/hook", post(hook))
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "{method} is not how this path is used: POST /v1/call and /v1/hook, GET \
+                     /v1/overview and /v1/messages"
+                ),
+            )
+        })
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(hub)
 }
@@ -163,11 +173,31 @@ fn dispatcher(hub: &Hub, id: &Identity) -> Result<Dispatcher, ApiError> {
     Ok(Dispatcher::new(conn, config).with_wake(hub.wake.clone()))
 }
 
+/// A body that could not be read (too large, a broken connection) as the API's JSON error.
+fn unreadable(e: axum::extract::rejection::BytesRejection) -> Response {
+    let mut response = error_response(
+        e.status(),
+        format!("the body cannot be read: {}", e.body_text()),
+    );
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the body is not read: the connection cannot carry another request.
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
 async fn call(
     State(hub): State<Arc<Hub>>,
     Extension(id): Extension<Identity>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return unreadable(e),
+    };
     let request: CallRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -179,7 +209,9 @@ async fn call(
             );
         }
     };
-    let answer = blocking(move || {
+    // The set-up is quick and synchronous; the call itself waits on this task, so a client
+    // that hangs up (dropping it) stops a long wait at once.
+    let ready = in_place(|| -> Result<Result<_, String>, ApiError> {
         let mut dispatcher = dispatcher(&hub, &id)?;
         let Some(tool) = dispatcher.find(&request.tool) else {
             return Err(ApiError(
@@ -187,24 +219,24 @@ async fn call(
                 format!("no tool is called {:?}", request.tool),
             ));
         };
-        let act_as = request.act_as.or(id.name.clone());
+        let act_as = request.act_as.clone().or(id.name.clone());
         if let Some(name) = &act_as
             && let Err(e) = dispatcher.visit_for(name, tool)
         {
-            return Ok(json!({ "error": e }));
+            return Ok(Err(e));
         }
-        Ok(
-            match dispatcher.call_tool(Pending::new(tool, request.arguments)) {
-                Ok(value) => json!({ "result": value }),
-                Err(e) => json!({ "error": e.to_string() }),
-            },
-        )
-    })
-    .await;
-    match answer {
-        Ok(value) => json_response(&value),
-        Err(e) => e.into_response(),
-    }
+        Ok(Ok((dispatcher, tool)))
+    });
+    let (dispatcher, tool) = match ready {
+        Ok(Ok(ready)) => ready,
+        Ok(Err(refused)) => return json_response(&json!({ "error": refused })),
+        Err(e) => return e.into_response(),
+    };
+    let answer = match run_to_answer(&dispatcher, Pending::new(tool, request.arguments)).await {
+        Ok(value) => json!({ "result": value }),
+        Err(e) => json!({ "error": e.to_string() }),
+    };
+    json_response(&answer)
 }
 
 async fn overview(State(hub): State<Arc<Hub>>, Extension(id): Extension<Identity>) -> Response {
@@ -232,53 +264,77 @@ async fn overview(State(hub): State<Arc<Hub>>, Extension(id): Extension<Identity
 async fn messages_after(
     State(hub): State<Arc<Hub>>,
     Extension(id): Extension<Identity>,
-    Query(query): Query<MessagesQuery>,
+    query: Result<Query<MessagesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let query = match query {
+        Ok(Query(query)) => query,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{}: after is a message id, wait_ms a number of milliseconds",
+                    e.body_text()
+                ),
+            );
+        }
+    };
     const BATCH: u32 = 500;
-    let answer = blocking(move || {
-        let conn = hub.connect().map_err(unavailable)?;
-        let mut last = match query.after {
-            Some(after) => after,
-            None => messages::last_id(&conn).map_err(unavailable)?,
+    let deadline = Instant::now() + Duration::from_millis(query.wait_ms).min(MAX_POLL);
+    let conn = match in_place(|| hub.connect()) {
+        Ok(conn) => conn,
+        Err(e) => return unavailable(e).into_response(),
+    };
+    let mut last = match query.after {
+        Some(after) => after,
+        None => match in_place(|| messages::last_id(&conn)) {
+            Ok(last) => last,
+            Err(e) => return unavailable(e).into_response(),
+        },
+    };
+    let mut waiter = None;
+    loop {
+        let batch = match in_place(|| messages::after(&conn, last, BATCH)) {
+            Ok(batch) => batch,
+            Err(e) => return unavailable(e).into_response(),
         };
-        let deadline = Instant::now() + Duration::from_millis(query.wait_ms).min(MAX_POLL);
-        let mut waiter = None;
-        loop {
-            let batch = messages::after(&conn, last, BATCH).map_err(unavailable)?;
-            let full = batch.len() == BATCH as usize;
-            let mut found = Vec::new();
-            for (room, message) in batch {
-                last = message.id;
-                if room == id.room {
-                    found.push(message);
-                }
-            }
-            if !found.is_empty() || full || Instant::now() >= deadline {
-                return Ok(MessagesAnswer {
-                    messages: found,
-                    last,
-                });
-            }
-            match &mut waiter {
-                None => waiter = Some(hub.wake.subscribe().map_err(unavailable)?),
-                Some(w) => {
-                    w.wait_until(deadline);
-                }
+        let full = batch.len() == BATCH as usize;
+        let mut found = Vec::new();
+        for (room, message) in batch {
+            last = message.id;
+            if room == id.room {
+                found.push(message);
             }
         }
-    })
-    .await;
-    match answer {
-        Ok(answer) => json_response(&answer),
-        Err(e) => e.into_response(),
+        if !found.is_empty() || full || Instant::now() >= deadline {
+            return json_response(&MessagesAnswer {
+                messages: found,
+                last,
+            });
+        }
+        // Waits on this task: a client that hangs up stops it.
+        let Some(w) = &mut waiter else {
+            match in_place(|| hub.wake.subscribe()) {
+                Ok(w) => waiter = Some(w),
+                Err(e) => return unavailable(e).into_response(),
+            }
+            continue;
+        };
+        tokio::select! {
+            _ = w.changed() => {}
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+        }
     }
 }
 
 async fn hook(
     State(hub): State<Arc<Hub>>,
     Extension(id): Extension<Identity>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return unreadable(e),
+    };
     let request: HookRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -299,8 +355,8 @@ async fn hook(
             ),
         );
     }
-    let answer = blocking(move || {
-        let mut conn = hub.connect().map_err(unavailable)?;
+    let setup = in_place(|| -> Result<_, ApiError> {
+        let conn = hub.connect().map_err(unavailable)?;
         let Some(session) = sessions::live(&conn, &id.room, &request.name).map_err(unavailable)?
         else {
             return Err(ApiError(
@@ -311,18 +367,21 @@ async fn hook(
                 ),
             ));
         };
-        hand_over(&hub, &mut conn, &session, request).map_err(unavailable)
-    })
-    .await;
-    match answer {
+        Ok((conn, session))
+    });
+    let (mut conn, session) = match setup {
+        Ok(found) => found,
+        Err(e) => return e.into_response(),
+    };
+    match hand_over(&hub, &mut conn, &session, request).await {
         Ok(answer) => json_response(&answer),
-        Err(e) => e.into_response(),
+        Err(e) => unavailable(e).into_response(),
     }
 }
 
 // What a hook takes for `session`: for a prompt hook every unread message at once; for a wait
 // hook the new ones, waiting up to its `wait_ms` while it is still the session's waiter.
-fn hand_over(
+async fn hand_over(
     hub: &Hub,
     conn: &mut rusqlite::Connection,
     session: &Session,
@@ -330,7 +389,7 @@ fn hand_over(
 ) -> rusqlite::Result<HookAnswer> {
     use crate::cli::hook::{Claim, claim};
     if !request.wait {
-        let text = match claim(conn, session, None)? {
+        let text = match in_place(|| claim(conn, session, None))? {
             Claim::Messages(text) => Some(text),
             _ => None,
         };
@@ -342,15 +401,15 @@ fn hand_over(
     let deadline = Instant::now() + Duration::from_millis(request.wait_ms).min(MAX_POLL);
     let me = match request.waiter {
         Some(me) => me,
-        None => {
+        None => in_place(|| -> rusqlite::Result<String> {
             let me = crate::store::new_id(conn)?;
             sessions::set_hook_waiter(conn, &session.session_id, &me)?;
-            me
-        }
+            Ok(me)
+        })?,
     };
     let mut waiter = None;
     loop {
-        match claim(conn, session, Some(&me))? {
+        match in_place(|| claim(conn, session, Some(&me)))? {
             Claim::Messages(text) => {
                 return Ok(HookAnswer {
                     text: Some(text),
@@ -372,11 +431,14 @@ fn hand_over(
                 ..HookAnswer::default()
             });
         }
-        match &mut waiter {
-            None => waiter = Some(hub.wake.subscribe()?),
-            Some(w) => {
-                w.wait_until(deadline);
-            }
+        // Waits on this task: a hook that hangs up stops it.
+        let Some(w) = &mut waiter else {
+            waiter = Some(in_place(|| hub.wake.subscribe())?);
+            continue;
+        };
+        tokio::select! {
+            _ = w.changed() => {}
+            _ = tokio::time::sleep_until(deadline.into()) => {}
         }
     }
 }

@@ -145,7 +145,19 @@ pub async fn guard(State(hub): State<Arc<Hub>>, mut req: Request, next: Next) ->
                 room: token.room,
                 name: token.name,
             });
-            next.run(req).await
+            let req = match json_checked(req, hub.request_limit()).await {
+                Ok(req) => req,
+                Err(refusal) => return refusal,
+            };
+            let mut response = next.run(req).await;
+            if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                // The rest of the body was not read: the connection cannot carry another
+                // request, and a client that reused it would see it break.
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
         }
         Ok(None) => unauthorized(
             "unknown or revoked token: check C2C_TOKEN, or ask the hub's owner for a new one",
@@ -158,6 +170,42 @@ pub async fn guard(State(hub): State<Arc<Hub>>, mut req: Request, next: Next) ->
             )
         }
     }
+}
+
+// Reads a JSON body sent to /mcp and refuses one that is not JSON with 400 (rmcp would answer
+// any body it cannot parse with 415, as if its type were wrong) or too large with 413; other
+// requests pass untouched.
+async fn json_checked(req: Request, limit: usize) -> Result<Request, Response> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim_start().starts_with("application/json"));
+    if req.method() != axum::http::Method::POST || !req.uri().path().starts_with("/mcp") || !is_json
+    {
+        return Ok(req);
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let mut refusal = error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is over the hub's limit of {limit} bytes"),
+            );
+            refusal
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Err(refusal);
+        }
+    };
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+        return Err(error_response(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {e}"),
+        ));
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
 fn unauthorized(message: &str) -> Response {

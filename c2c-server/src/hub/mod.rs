@@ -79,6 +79,11 @@ pub struct Hub {
 }
 
 impl Hub {
+    /// The largest HTTP request body this hub reads.
+    pub fn request_limit(&self) -> usize {
+        request_limit(self.max_body_bytes)
+    }
+
     /// A new connection to the database, for one client.
     pub fn connect(&self) -> Result<rusqlite::Connection, String> {
         crate::store::open_with(&self.db_path, self.busy_timeout).map_err(|e| e.to_string())
@@ -156,6 +161,20 @@ pub fn run(settings: Settings, args: &HubArgs) -> Result<(), String> {
             stop.cancel();
             stopper.graceful_shutdown(Some(Duration::from_secs(2)));
         });
+        // Everything that can fail at start is done before the address is printed: a script
+        // that reads it knows the hub is up.
+        let tls = match tls {
+            Some((cert, key)) => {
+                crate::tls::install_provider();
+                let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                    .await
+                    .map_err(|e| tls_error(&cert, &key, e))?;
+                Some(config)
+            }
+            None => None,
+        };
+        let app = router.into_make_service();
+        let server = axum_server::from_tcp(listener).map_err(|e| e.to_string())?;
         // The address on stdout, once listening: scripts started with `--listen 127.0.0.1:0`
         // read the port from it.
         println!("{scheme}://{bound}/mcp");
@@ -163,26 +182,15 @@ pub fn run(settings: Settings, args: &HubArgs) -> Result<(), String> {
             "claude-c2c: hub serving {} at {scheme}://{bound}/mcp; tokens: claude-c2c token create --room ROOM",
             hub.db_path.display()
         );
-        let app = router.into_make_service();
         let served = match tls {
-            Some((cert, key)) => {
-                crate::tls::install_provider();
-                let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
-                    .await
-                    .map_err(|e| tls_error(&cert, &key, e))?;
-                axum_server::from_tcp_rustls(listener, config)
-                    .map_err(|e| e.to_string())?
+            Some(config) => {
+                server
+                    .acceptor(axum_server::tls_rustls::RustlsAcceptor::new(config))
                     .handle(handle)
                     .serve(app)
                     .await
             }
-            None => {
-                axum_server::from_tcp(listener)
-                    .map_err(|e| e.to_string())?
-                    .handle(handle)
-                    .serve(app)
-                    .await
-            }
+            None => server.handle(handle).serve(app).await,
         };
         served.map_err(|e| format!("the hub stopped: {e}"))
     })?;

@@ -242,7 +242,10 @@ fn describe(e: &ServiceError) -> String {
     let ServiceError::TransportSend(sending) = e else {
         return e.to_string();
     };
-    match sending.error.downcast_ref::<StreamableHttpError<reqwest::Error>>() {
+    match sending
+        .error
+        .downcast_ref::<StreamableHttpError<reqwest::Error>>()
+    {
         Some(StreamableHttpError::Client(client)) => super::retry::describe(client),
         _ => sending.error.to_string(),
     }
