@@ -47,14 +47,21 @@ fn start_hub(db: &Path) -> Hub {
         .read_line(&mut line)
         .unwrap();
     let url = line.trim().to_string();
-    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/mcp"), "{url:?}");
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/mcp"),
+        "{url:?}"
+    );
     Hub { child, url }
 }
 
 /// A token for `name` in the default room.
 fn token_for(db: &Path, name: &str) -> String {
     let out = common::cli(db, &["token", "create", "--name", name]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -68,7 +75,10 @@ fn claude_code_reaches_the_hub_over_http() {
         cli,
         "claude-hub",
         vec![
-            Step::tool("mcp__c2c__send_message", json!({ "to": "beta", "body": body })),
+            Step::tool(
+                "mcp__c2c__send_message",
+                json!({ "to": "beta", "body": body }),
+            ),
             Step::text("sent over the hub"),
         ],
     );
@@ -91,7 +101,10 @@ fn claude_code_reaches_the_hub_over_http() {
         &[],
     );
     let config = std::fs::read_to_string(rig.file("home/.claude.json")).unwrap();
-    assert!(!config.contains(&secret), "the secret was written into Claude Code's config");
+    assert!(
+        !config.contains(&secret),
+        "the secret was written into Claude Code's config"
+    );
 
     let list = rig.claude(&["mcp", "list"], &token);
     let said = format!("{}{}", list.stdout, list.stderr);
@@ -104,12 +117,18 @@ fn claude_code_reaches_the_hub_over_http() {
     let list = rig.claude(&["mcp", "list"], &wrong);
     let said = format!("{}{}", list.stdout, list.stderr);
     assert!(
-        said.contains("401") && said.contains("unknown or revoked token") && !said.contains("✔ Connected"),
+        said.contains("401")
+            && said.contains("unknown or revoked token")
+            && !said.contains("✔ Connected"),
         "claude mcp list with a wrong token: {said}"
     );
 
     let run = rig.run("tell beta hello", &[], &token);
-    assert!(run.stdout.contains("sent over the hub"), "stdout: {}", run.stdout);
+    assert!(
+        run.stdout.contains("sent over the hub"),
+        "stdout: {}",
+        run.stdout
+    );
     assert_eq!(rig.standin.steps_left(), 0, "the script did not run out");
     // The model saw our JSON result, and beta's inbox holds the message from alpha.
     let results: Vec<String> = rig
