@@ -157,10 +157,13 @@ impl HubClient {
     /// The same as [`overview`](HubClient::overview), tried once: for a check that should say
     /// what is wrong now rather than wait for it to pass.
     pub async fn probe(&self) -> Result<OverviewAnswer, String> {
+        self.check().await.map_err(|f| f.message().to_string())
+    }
+
+    /// Asks the hub once whether it lets this client in (reachable, token good for the room).
+    pub async fn check(&self) -> Result<OverviewAnswer, Failure> {
         let url = format!("{}/v1/overview", self.target.base);
-        self.send(self.http.get(&url))
-            .await
-            .map_err(|f| f.message().to_string())
+        self.send(self.http.get(&url)).await
     }
 
     /// The room's messages after `after` (from now on if `None`), waiting up to `wait_ms` for one.

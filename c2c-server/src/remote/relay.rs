@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use super::HubTarget;
 use super::client::HubClient;
-use super::retry::Backoff;
+use super::retry::{Backoff, Failure};
 use crate::hub::{CHANNEL_HEADER, NAME_HEADER};
 use crate::registry::{ToolDef, ToolSet};
 use crate::server::PROGRESS_EVERY;
@@ -42,6 +42,9 @@ pub struct RelaySettings {
 }
 
 type Connection = RunningService<RoleClient, Pushes>;
+
+/// How often the relay looks whether its hub session has closed, to open another.
+const KEEP_CONNECTED_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The relay: an MCP server on stdio whose tools run on the hub.
 pub struct Relay {
@@ -100,9 +103,10 @@ impl Relay {
     }
 
     // A new session at the hub. The token is checked through the API first, whose errors say
-    // whether trying again can help (rmcp's initialize error would not).
-    async fn open(&self) -> Result<Connection, String> {
-        self.api.overview().await?;
+    // whether trying again can help (rmcp's initialize error would not); a hub that answers
+    // and then refuses the session (a name the token may not take) will refuse it again.
+    async fn open(&self) -> Result<Connection, Failure> {
+        self.api.check().await?;
         let mut headers = HashMap::new();
         let mut header = |name: &'static str, value: &str| {
             if let Ok(value) = value.parse() {
@@ -115,16 +119,22 @@ impl Relay {
         if self.settings.channel {
             header(CHANNEL_HEADER, "1");
         }
-        let config = StreamableHttpClientTransportConfig::with_uri(self.settings.target.mcp_url())
-            .auth_header(self.settings.target.token.clone())
-            .custom_headers(headers);
+        let mut config =
+            StreamableHttpClientTransportConfig::with_uri(self.settings.target.mcp_url())
+                .auth_header(self.settings.target.token.clone())
+                .custom_headers(headers);
+        // The hub keeps no event log to resume a broken stream from, and rmcp's default
+        // would try to resume it forever, leaving a call in flight when the hub restarted
+        // unanswered: fail it instead, and let `forward` decide whether to make it again.
+        config.retry_config =
+            Arc::new(rmcp::transport::common::client_side_sse::NeverRetry::default());
         let transport = StreamableHttpClientTransport::with_client(self.http.clone(), config);
         Pushes {
             queue: self.pushes.clone(),
         }
         .serve(transport)
         .await
-        .map_err(|e| format!("the hub refused the session: {e}"))
+        .map_err(|e| Failure::Refused(format!("the hub refused the session: {e}")))
     }
 
     /// Connects to the hub now, trying again while it cannot be reached (the session's name is
@@ -144,11 +154,30 @@ impl Relay {
                     *hub = Some(connection);
                     return Ok(peer);
                 }
-                Err(e) => {
+                Err(Failure::Refused(e)) => return Err(e),
+                Err(Failure::NotSent(e) | Failure::Lost(e)) => {
                     if !backoff.pause(&e).await {
                         return Err(e);
                     }
                 }
+            }
+        }
+    }
+
+    // Keeps a session at the hub while the relay runs, so that the hub's pushes (and the
+    // session's name) come back by themselves after the hub restarts, not only at the next
+    // tool call.
+    async fn keep_connected(&self) {
+        loop {
+            tokio::time::sleep(KEEP_CONNECTED_EVERY).await;
+            let closed = self
+                .hub
+                .lock()
+                .await
+                .as_ref()
+                .is_some_and(|connection| connection.is_closed());
+            if closed && let Err(e) = self.connect().await {
+                eprintln!("claude-c2c: {e}");
             }
         }
     }
@@ -334,6 +363,7 @@ pub fn run(settings: RelaySettings) -> Result<(), String> {
             if let Err(e) = early.connect().await {
                 eprintln!("claude-c2c: {e}");
             }
+            early.keep_connected().await;
         });
         let (transport, closed) = crate::transport::stdio();
         let running = RelayHandler(relay.clone())

@@ -82,12 +82,44 @@ impl Backoff {
 /// Sorts a reqwest error into a [`Failure`].
 pub fn classify(e: &reqwest::Error) -> Failure {
     let text = describe(e);
-    if e.is_connect() {
+    if is_tls(e) {
+        // The certificate will be as untrusted next time.
+        Failure::Refused(format!(
+            "{text} (the hub's certificate is not trusted here: for a self-signed or private \
+             one, give it with --hub-ca PEM or C2C_HUB_CA)"
+        ))
+    } else if e.is_connect() {
         Failure::NotSent(text)
     } else if e.is_builder() || e.is_redirect() {
         Failure::Refused(text)
     } else {
         Failure::Lost(text)
+    }
+}
+
+// Whether TLS failed (a certificate not trusted, a handshake refused): rustls's error among
+// the causes, perhaps inside I/O errors (which hide what they wrap from `source`).
+fn is_tls(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(cause) = source {
+        if holds_tls_error(cause) {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+fn holds_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    if e.downcast_ref::<rustls::Error>().is_some() {
+        return true;
+    }
+    match e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        Some(inner) => holds_tls_error(inner),
+        None => false,
     }
 }
 
