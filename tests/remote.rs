@@ -726,9 +726,9 @@ async fn relays_list_the_local_tools_and_pass_messages_and_channel_events() {
     beta.stop().await;
 }
 
-/// What the hub refuses reaches the relay's tools as an error that says why, at once: a
-/// name-bound token's relay started with another --name does not act as that name, a relay
-/// whose --room is not its token's says so, and so does one with an unknown token.
+/// What the hub refuses is said at once: a name-bound token's relay started with another
+/// --name does not act as that name (its tools say why), and a relay whose --room is not its
+/// token's, or whose token is unknown, fails its start with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_the_hub_refuses_says_why_at_once() {
     let db = TempDb::new("remote-refused");
@@ -766,20 +766,26 @@ async fn a_relay_the_hub_refuses_says_why_at_once() {
         .unwrap();
     assert_eq!(delta, 0);
 
-    let elsewhere = remote.relay(&["--room", "other", "--name", "beta"]).await;
-    let error = call_within(&elsewhere, "inbox", json!({}), limit)
+    // A token the hub refuses outright makes the relay fail its start, with the reason, so a
+    // client's health check (`claude mcp list`) shows it.
+    let elsewhere = Server::try_spawn(remote.command(&["--room", "other", "--name", "beta"]))
         .await
-        .expect_err("a relay for another room");
-    assert!(error.contains("this token reaches room \"lab\""), "{error}");
+        .err()
+        .expect("a relay for another room starts");
+    assert!(
+        elsewhere.contains("this token reaches room \"lab\""),
+        "{elsewhere}"
+    );
 
-    let stranger = remote
-        .with_secret(Some(&format!("c2c_{}", "0".repeat(64))))
-        .relay(&["--name", "beta"])
-        .await;
-    let error = call_within(&stranger, "inbox", json!({}), limit)
-        .await
-        .expect_err("a relay with an unknown token");
-    assert!(error.contains("401"), "{error}");
+    let stranger = Server::try_spawn(
+        remote
+            .with_secret(Some(&format!("c2c_{}", "0".repeat(64))))
+            .command(&["--name", "beta"]),
+    )
+    .await
+    .err()
+    .expect("a relay with an unknown token starts");
+    assert!(stranger.contains("401"), "{stranger}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -44,11 +44,7 @@ impl Config {
     /// from `CLAUDE_CODE_SESSION_ID` and, as the working directory, the project Claude Code
     /// names in `CLAUDE_PROJECT_DIR`, else the process's own.
     pub fn new(db_path: PathBuf) -> Self {
-        let project = std::env::var_os("CLAUDE_PROJECT_DIR").filter(|p| !p.is_empty());
-        let cwd = project
-            .map(PathBuf::from)
-            .or_else(|| std::env::current_dir().ok())
-            .map(|p| p.to_string_lossy().into_owned());
+        let cwd = working_dir();
         let claude_session = std::env::var("CLAUDE_CODE_SESSION_ID")
             .ok()
             .filter(|s| !s.is_empty());
@@ -64,4 +60,14 @@ impl Config {
             process: None,
         }
     }
+}
+
+/// The working directory a registration records: the project Claude Code names in
+/// `CLAUDE_PROJECT_DIR`, else the process's own.
+pub fn working_dir() -> Option<String> {
+    let project = std::env::var_os("CLAUDE_PROJECT_DIR").filter(|p| !p.is_empty());
+    project
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+        .map(|p| p.to_string_lossy().into_owned())
 }

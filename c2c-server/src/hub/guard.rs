@@ -149,7 +149,13 @@ pub async fn guard(State(hub): State<Arc<Hub>>, mut req: Request, next: Next) ->
                 Ok(req) => req,
                 Err(refusal) => return refusal,
             };
+            let delete = req.method() == axum::http::Method::DELETE;
             let mut response = next.run(req).await;
+            if delete && response.status() == StatusCode::ACCEPTED {
+                // rmcp answers a session's end with 202, which the Python SDK reports as a
+                // failure to end it (it expects 200 or 204); the session has ended.
+                *response.status_mut() = StatusCode::NO_CONTENT;
+            }
             if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 // The rest of the body was not read: the connection cannot carry another
                 // request, and a client that reused it would see it break.

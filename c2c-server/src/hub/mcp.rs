@@ -16,7 +16,7 @@ use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 use super::guard::Identity;
-use super::{CHANNEL_HEADER, Hub, NAME_HEADER};
+use super::{CHANNEL_HEADER, CWD_HEADER, Hub, NAME_HEADER};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::server::Server;
@@ -90,8 +90,9 @@ impl HubSession {
         config.name = name.clone();
         config.only_name = id.name.clone();
         config.channel = header(CHANNEL_HEADER).is_some_and(|v| v != "0" && v != "false");
-        // The hub's own directory and Claude Code session say nothing about a remote client.
-        config.cwd = None;
+        // The hub's own directory and Claude Code session say nothing about a remote client;
+        // a relay says where it runs.
+        config.cwd = header(CWD_HEADER).map(String::from);
         config.claude_session = None;
         config.process = Some(crate::process::ProcessInfo::current());
         let dispatcher = Arc::new(Dispatcher::new(conn, config).with_wake(self.hub.wake.clone()));

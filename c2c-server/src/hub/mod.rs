@@ -33,6 +33,8 @@ pub const NAME_HEADER: &str = "x-c2c-name";
 pub const ROOM_HEADER: &str = "x-c2c-room";
 /// The header by which an MCP client asks for new messages as Claude Code channel events.
 pub const CHANNEL_HEADER: &str = "x-c2c-channel";
+/// The header by which a relay tells the hub its working directory, recorded with the session.
+pub const CWD_HEADER: &str = "x-c2c-cwd";
 
 /// How long an MCP session may go without a request before the hub forgets it. rmcp's default
 /// (5 minutes) would drop a Claude Code session idle over lunch, and Claude Code does not

@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use super::HubTarget;
 use super::client::HubClient;
 use super::retry::{Backoff, Failure};
-use crate::hub::{CHANNEL_HEADER, NAME_HEADER};
+use crate::hub::{CHANNEL_HEADER, CWD_HEADER, NAME_HEADER};
 use crate::registry::{ToolDef, ToolSet};
 use crate::server::PROGRESS_EVERY;
 use crate::tools::Tools;
@@ -119,6 +119,11 @@ impl Relay {
         if self.settings.channel {
             header(CHANNEL_HEADER, "1");
         }
+        // Shown by list_sessions, as a local server's is (a path that is not ASCII is left out:
+        // a header cannot carry it as it is).
+        if let Some(cwd) = crate::config::working_dir() {
+            header(CWD_HEADER, &cwd);
+        }
         let mut config =
             StreamableHttpClientTransportConfig::with_uri(self.settings.target.mcp_url())
                 .auth_header(self.settings.target.token.clone())
@@ -208,7 +213,7 @@ impl Relay {
         loop {
             let peer = match self.connect().await {
                 Ok(peer) => peer,
-                Err(e) => return Ok(failed(format!("cannot reach the hub: {e}"))),
+                Err(e) => return Ok(failed(format!("the hub cannot take the call: {e}"))),
             };
             let call = peer.call_tool(request.clone());
             tokio::pin!(call);
@@ -296,6 +301,21 @@ impl ServerHandler for RelayHandler {
 
     fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
         std::borrow::Cow::Borrowed(ProtocolVersion::known_up_to(&crate::server::MAX_PROTOCOL))
+    }
+
+    async fn initialize(
+        &self,
+        request: rmcp::model::InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::InitializeResult, ErrorData> {
+        // A token the hub refuses makes the server fail to start, so that `claude mcp list`
+        // and other clients' health checks show it; a hub that cannot be reached now may be
+        // back by the first call.
+        if let Err(Failure::Refused(why)) = self.0.api.check().await {
+            return Err(ErrorData::invalid_request(why, None));
+        }
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
