@@ -724,7 +724,25 @@ async fn tokens_reach_only_their_room_and_name() {
             .unwrap()
     };
     assert!(!in_room_a.is_empty());
-    for api in [&a, &bob_api] {
+    // A token bound to bob sees only what bob sends and receives (and broadcasts).
+    let bobs: Vec<i64> = {
+        let conn = read_db(&db.path());
+        let mut stmt = conn
+            .prepare(
+                "SELECT id FROM messages WHERE room = 'a'
+                   AND (from_name = 'bob' OR to_name = 'bob' OR to_name = '*') ORDER BY id",
+            )
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert!(
+        bobs.len() < in_room_a.len(),
+        "the test needs a message in room a that is not bob's: {bobs:?} of {in_room_a:?}"
+    );
+    for (api, expected) in [(&a, &in_room_a), (&bob_api, &bobs)] {
         let reply = api.get("/v1/messages?after=0").await;
         assert_eq!(reply.status, 200, "{reply:?}");
         let got = reply.json();
@@ -734,7 +752,7 @@ async fn tokens_reach_only_their_room_and_name() {
             .iter()
             .map(|m| m["id"].as_i64().unwrap())
             .collect();
-        assert_eq!(ids, in_room_a, "{got}");
+        assert_eq!(&ids, expected, "{got}");
         assert!(!got.to_string().contains("room b secret"));
         assert!(got["last"].as_i64().unwrap() >= in_b, "{got}");
     }
@@ -1563,5 +1581,127 @@ async fn an_abandoned_api_wait_stops() {
         after < warm + K / 2,
         "{warm} threads before {K} abandoned waits, {after} after {K} more calls: the abandoned \
          waits still hold theirs"
+    );
+}
+
+/// An MCP session belongs to the token that opened it: another token, even a good one, that
+/// names its id (for the push stream, its end, or a call) is told there is no such session,
+/// and the owner's session carries on. Revoking a token ends its open sessions at once: their
+/// push streams stop, and their next request is refused. A token bound to a name may not
+/// prune the room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_belong_to_their_token_and_end_with_it() {
+    let db = TempDb::new("hub-owners");
+    let alice_secret = token(&db.path(), "ra", Some("alice"));
+    let mallory_secret = token(&db.path(), "rb", None);
+    let hub = Hub::start(&db.path(), &[], &[]).await;
+    let http = common::hub::http_client();
+
+    // A raw session of alice's, whose id mallory learns.
+    let opened =
+        send(mcp_post(&http, &hub.url, initialize_body()).bearer_auth(&alice_secret)).await;
+    assert_eq!(opened.status, 200, "{opened:?}");
+    let id = opened
+        .header("mcp-session-id")
+        .expect("a session id")
+        .to_string();
+    let stream = send(
+        http.get(&hub.url)
+            .bearer_auth(&mallory_secret)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &id),
+    )
+    .await;
+    assert_eq!(
+        stream.status, 404,
+        "mallory opened alice's push stream: {stream:?}"
+    );
+    let ended = send(
+        http.delete(&hub.url)
+            .bearer_auth(&mallory_secret)
+            .header("mcp-session-id", &id),
+    )
+    .await;
+    assert_eq!(
+        ended.status, 404,
+        "mallory ended alice's session: {ended:?}"
+    );
+    let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}).to_string();
+    let call = send(
+        mcp_post(&http, &hub.url, ping.clone())
+            .bearer_auth(&mallory_secret)
+            .header("mcp-session-id", &id)
+            .header("mcp-protocol-version", "2025-06-18"),
+    )
+    .await;
+    assert_eq!(call.status, 404, "{call:?}");
+    // Alice's session is untouched, and she may end it herself.
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
+    let ok = send(
+        mcp_post(&http, &hub.url, initialized)
+            .bearer_auth(&alice_secret)
+            .header("mcp-session-id", &id)
+            .header("mcp-protocol-version", "2025-06-18"),
+    )
+    .await;
+    assert!(ok.status < 300, "{ok:?}");
+    let ended = send(
+        http.delete(&hub.url)
+            .bearer_auth(&alice_secret)
+            .header("mcp-session-id", &id),
+    )
+    .await;
+    assert!(ended.status == 200 || ended.status == 204, "{ended:?}");
+
+    // A channel session of alice's, then her token is revoked: the session ends at once.
+    let alice = hub.mcp(&alice_secret, &[("x-c2c-channel", "1")]).await;
+    let before = alice.ok("list_sessions", json!({})).await;
+    assert_eq!(before["sessions"][0]["name"], "alice", "{before}");
+    let refused = alice
+        .err(
+            "prune",
+            json!({"older_than_days": 0}),
+            &["acts on the whole room", "alice"],
+        )
+        .await;
+    assert!(refused.contains("prune"), "{refused}");
+    let listed = cli(&db.path(), &["token", "list", "--json"]);
+    let tokens: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let alice_id = tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "alice")
+        .unwrap()["id"]
+        .to_string();
+    let revoked = cli(&db.path(), &["token", "revoke", &alice_id]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    // The revoke is a write: the hub notices it and ends the session; nothing more is pushed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let gone = loop {
+        match alice.raw_call("list_sessions", json!({})).await {
+            Err(e) => break e.to_string(),
+            Ok(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Ok(v) => panic!("a revoked token's session still answers: {v:?}"),
+        }
+    };
+    eprintln!("after the revoke: {gone}");
+    let room_secret = token(&db.path(), "ra", None);
+    hub.api(&room_secret)
+        .ok(
+            "send_message",
+            Some("bob"),
+            json!({"to": "alice", "body": "after revoke"}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        alice
+            .notifications(CHANNEL)
+            .iter()
+            .all(|n| !n.to_string().contains("after revoke")),
+        "a push reached a revoked token's session"
     );
 }

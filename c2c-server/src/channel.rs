@@ -22,6 +22,9 @@ pub const CAPABILITY: &str = "claude/channel";
 /// The notification method of a channel event.
 pub const METHOD: &str = "notifications/claude/channel";
 
+/// How often a push loop with nothing to send looks whether its client has gone.
+const PEER_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The most messages taken per query; more are sent in the next round.
 const BATCH: u32 = 50;
 
@@ -79,7 +82,18 @@ pub async fn push(dispatcher: Arc<Dispatcher>, peer: Peer<RoleServer>) {
             }
         }
         if !full {
-            waiter.changed().await;
+            // Between messages, look now and then whether the client is still there: a push
+            // loop whose client left (an HTTP session that ended) must not live on.
+            loop {
+                tokio::select! {
+                    _ = waiter.changed() => break,
+                    _ = tokio::time::sleep(PEER_CHECK_EVERY) => {
+                        if peer.is_transport_closed() {
+                            return;
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -50,6 +50,13 @@ pub enum ToolError {
         /// The one name it may act as.
         allowed: String,
     },
+    /// The tool acts on the whole room, which a client bound to one name may not do.
+    RoomWide {
+        /// The tool.
+        tool: &'static str,
+        /// The one name the client may act as.
+        allowed: String,
+    },
     /// The database failed; nothing was changed.
     Store(rusqlite::Error),
     /// The database at `path` failed; nothing was changed (a `Store` error the dispatcher has
@@ -117,6 +124,11 @@ impl fmt::Display for ToolError {
                 f,
                 "this client's hub token acts only as \"{allowed}\": it cannot act as \"{name}\" \
                  (ask the hub's owner for a token for that name, or a room token)"
+            ),
+            ToolError::RoomWide { tool, allowed } => write!(
+                f,
+                "{tool} acts on the whole room, and this client's hub token acts only as \
+                 \"{allowed}\": run it on the hub's machine, or with a token for the room"
             ),
             ToolError::Store(e) => store_message(f, e),
             ToolError::Database { path, source } => {

@@ -534,6 +534,13 @@ impl Tools {
         client: &Client,
         #[arg(default = 30, range = 0..=36_500, desc = "Age in days.")] older_than_days: i64,
     ) -> Result<Pruned, ToolError> {
+        // It deletes other sessions' rows: not for a client that may act as one name only.
+        if let Some(allowed) = &client.config().only_name {
+            return Err(ToolError::RoomWide {
+                tool: "prune",
+                allowed: allowed.clone(),
+            });
+        }
         let cutoff = clock::ago(Duration::from_secs(older_than_days as u64 * 86_400));
         let room = client.config().room.as_str();
         Ok(Pruned {

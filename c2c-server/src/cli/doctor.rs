@@ -107,12 +107,14 @@ pub fn run(
         .map_or(room.unwrap_or(DEFAULT_ROOM), Server::room);
 
     // A project wired to a hub has no database here: the hub is what to check.
-    let server_hub = server.as_ref().and_then(|s| s.hub.clone());
-    if let Some((url, ca)) = hub
-        .map(|(u, ca)| (u.to_string(), ca))
-        .or(server_hub.map(|u| (u, None)))
-    {
-        checks.push(check_hub(&url, ca, room));
+    let server_hub = server
+        .as_ref()
+        .and_then(|s| s.hub.clone().map(|url| (url, s.hub_ca.clone())));
+    let hub = hub
+        .map(|(url, ca)| (url.to_string(), ca.map(Path::to_path_buf)))
+        .or(server_hub);
+    if let Some((url, ca)) = hub {
+        checks.push(check_hub(&url, ca.as_deref(), room));
         return finish(args, checks);
     }
     let db_path = match db.map(setup::absolute).or(server_db) {
@@ -295,6 +297,8 @@ struct Server {
     room: Option<String>,
     /// Its `--hub` (or `C2C_HUB`).
     hub: Option<String>,
+    /// Its `--hub-ca` (or `C2C_HUB_CA`).
+    hub_ca: Option<PathBuf>,
 }
 
 impl Server {
@@ -418,6 +422,9 @@ fn find_server(project: &Path, room: Option<&str>, checks: &mut Vec<Check>) -> O
     };
     checks.push(check);
     let hub = setup::option_value(&args, "--hub").or_else(|| from_env("C2C_HUB"));
+    let hub_ca = setup::option_value(&args, "--hub-ca")
+        .or_else(|| from_env("C2C_HUB_CA"))
+        .map(PathBuf::from);
     Some(Server {
         source,
         key,
@@ -425,6 +432,7 @@ fn find_server(project: &Path, room: Option<&str>, checks: &mut Vec<Check>) -> O
         db,
         room,
         hub,
+        hub_ca,
     })
 }
 

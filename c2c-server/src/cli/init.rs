@@ -128,7 +128,7 @@ pub fn run(
     args: &InitArgs,
     room: Option<&str>,
     db: Option<&Path>,
-    hub: Option<&str>,
+    hub: Option<(&str, Option<&Path>)>,
 ) -> Result<String, String> {
     crate::tools::check_name("--name", &args.name, false).map_err(|e| e.to_string())?;
     let project = match &args.project {
@@ -146,12 +146,15 @@ pub fn run(
         return Err(format!("{} is not a folder", project.display()));
     }
     let db = db.map(setup::absolute);
+    // Written as an absolute path: the hooks and the server run from other directories.
+    let hub_ca = hub.and_then(|(_, ca)| ca).map(setup::absolute);
     let wiring = setup::Wiring {
         name: &args.name,
         // The default room needs no option: what is written stays as it was before rooms.
         room: room.filter(|r| *r != crate::config::DEFAULT_ROOM),
         db: db.as_deref(),
-        hub,
+        hub: hub.map(|(url, _)| url),
+        hub_ca: hub_ca.as_deref(),
     };
 
     // Read and check everything before writing anything.
@@ -610,6 +613,7 @@ mod tests {
             room: None,
             db: None,
             hub: None,
+            hub_ca: None,
         };
         let changes = merge_hooks(&mut file, &local).unwrap();
         assert_eq!(changes.len(), 4, "replace + remove + two adds");
@@ -647,6 +651,7 @@ mod tests {
             room: Some("b"),
             db: Some(Path::new("/d/c2c.db")),
             hub: None,
+            hub_ca: None,
         };
         let changes = merge_server(&mut file, "c2c", &wiring).unwrap();
         assert_eq!(

@@ -554,14 +554,13 @@ fn remote(settings: &Settings, cli: &Cli, matches: &ArgMatches) -> Result<(), Fa
         )),
         Some(("init", m)) => {
             let args = init::InitArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
-            init::run(
-                &args,
-                settings.room.as_deref(),
-                None,
-                settings.hub.as_deref(),
-            )
-            .map(|text| print!("{text}"))
-            .map_err(Failure::from)
+            let hub = settings
+                .hub
+                .as_deref()
+                .map(|h| (h, settings.hub_ca.as_deref()));
+            init::run(&args, settings.room.as_deref(), None, hub)
+                .map(|text| print!("{text}"))
+                .map_err(Failure::from)
         }
         Some(("doctor", m)) => {
             let args = doctor::DoctorArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());

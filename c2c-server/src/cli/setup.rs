@@ -36,6 +36,8 @@ pub struct Wiring<'a> {
     pub db: Option<&'a Path>,
     /// The hub the project talks to instead of a database (`--hub`), if any.
     pub hub: Option<&'a str>,
+    /// The certificate to trust for the hub (`--hub-ca`), if any.
+    pub hub_ca: Option<&'a Path>,
 }
 
 /// The server's command-line arguments for `w`.
@@ -52,6 +54,10 @@ pub fn server_args(w: &Wiring<'_>) -> Vec<String> {
     if let Some(hub) = w.hub {
         args.push("--hub".into());
         args.push(hub.to_string());
+    }
+    if let Some(ca) = w.hub_ca {
+        args.push("--hub-ca".into());
+        args.push(ca.display().to_string());
     }
     args
 }
@@ -406,6 +412,7 @@ mod tests {
             room: None,
             db: Some(Path::new("/tmp/it's/c2c.db")),
             hub: None,
+            hub_ca: None,
         };
         let hook = hook_for("Stop", &wiring);
         let command = hook["command"].as_str().unwrap();

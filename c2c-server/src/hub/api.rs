@@ -301,7 +301,13 @@ async fn messages_after(
         let mut found = Vec::new();
         for (room, message) in batch {
             last = message.id;
-            if room == id.room {
+            // A token bound to a name sees what that name sends and receives, no one else's.
+            let theirs = id.name.as_deref().is_none_or(|name| {
+                message.from_name == name
+                    || message.to_name == name
+                    || message.to_name == messages::BROADCAST
+            });
+            if room == id.room && theirs {
                 found.push(message);
             }
         }

@@ -18,6 +18,9 @@ use axum::response::Response;
 use super::{Hub, error_response};
 use crate::store::tokens;
 
+/// The header that names an MCP session.
+const SESSION_HEADER: &str = "mcp-session-id";
+
 /// Who a request comes from: the token it carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -48,8 +51,18 @@ pub fn allowed_hosts(bound: SocketAddr, extra: &[String]) -> Vec<String> {
 pub fn host_allowed(allowed: &[String], authority: &str) -> bool {
     let authority = authority.trim().to_ascii_lowercase();
     let host = match authority.strip_prefix('[') {
-        // [v6]:port
-        Some(rest) => rest.split(']').next().unwrap_or_default().to_string(),
+        // [v6] or [v6]:port, and nothing else after the bracket.
+        Some(rest) => match rest.split_once(']') {
+            Some((v6, "")) => v6.to_string(),
+            Some((v6, port))
+                if port.len() > 1
+                    && port.starts_with(':')
+                    && port[1..].chars().all(|c| c.is_ascii_digit()) =>
+            {
+                v6.to_string()
+            }
+            _ => return false,
+        },
         None => authority
             .rsplit_once(':')
             .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
@@ -106,7 +119,10 @@ pub async fn guard(State(hub): State<Arc<Hub>>, mut req: Request, next: Next) ->
         if !origin_allowed(&hub.allowed_hosts, origin) {
             return error_response(
                 StatusCode::FORBIDDEN,
-                format!("requests from pages at {origin} are not accepted"),
+                format!(
+                    "requests from pages at {origin} are not accepted: the hub answers pages \
+                     of its own host names only (--allow-host)"
+                ),
             );
         }
     }
@@ -142,15 +158,49 @@ pub async fn guard(State(hub): State<Arc<Hub>>, mut req: Request, next: Next) ->
             }
             req.extensions_mut().insert(Identity {
                 token_id: token.id,
-                room: token.room,
-                name: token.name,
+                room: token.room.clone(),
+                name: token.name.clone(),
             });
             let req = match json_checked(req, hub.request_limit()).await {
                 Ok(req) => req,
                 Err(refusal) => return refusal,
             };
             let delete = req.method() == axum::http::Method::DELETE;
+            let session = req
+                .headers()
+                .get(SESSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from);
+            if let Some(session) = &session {
+                let owner = hub
+                    .owners
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(session)
+                    .copied();
+                // Another token's session is answered as if it did not exist.
+                if owner.is_some_and(|owner| owner != token.id) {
+                    return error_response(
+                        StatusCode::NOT_FOUND,
+                        "no such MCP session: initialize a session of your own",
+                    );
+                }
+            }
             let mut response = next.run(req).await;
+            let mut owners = hub.owners.lock().unwrap_or_else(|p| p.into_inner());
+            match (&session, response.headers().get(SESSION_HEADER)) {
+                // An initialize that opened a session: it is this token's.
+                (None, Some(opened)) => {
+                    if let Ok(opened) = opened.to_str() {
+                        owners.insert(opened.to_string(), token.id);
+                    }
+                }
+                (Some(ended), _) if delete && response.status().is_success() => {
+                    owners.remove(ended);
+                }
+                _ => {}
+            }
+            drop(owners);
             if delete && response.status() == StatusCode::ACCEPTED {
                 // rmcp answers a session's end with 202, which the Python SDK reports as a
                 // failure to end it (it expects 200 or 204); the session has ended.

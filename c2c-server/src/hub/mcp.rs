@@ -80,9 +80,7 @@ impl HubSession {
         {
             return Err(refuse(e.to_string()));
         }
-        let conn = self
-            .hub
-            .connect()
+        let conn = crate::server::in_place(|| self.hub.connect())
             .map_err(|e| ErrorData::internal_error(e, None))?;
         let mut config = Config::new(self.hub.db_path.clone());
         config.max_body_bytes = self.hub.max_body_bytes;

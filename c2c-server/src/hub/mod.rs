@@ -51,7 +51,8 @@ pub struct HubArgs {
     pub listen: Option<String>,
 
     /// Also accept requests addressed to this host name (or host:port), e.g. the hub's public
-    /// name; loopback names and the address listened on are always accepted. Repeatable.
+    /// name; loopback names and the address listened on (unless 0.0.0.0 or ::) are always
+    /// accepted. Repeatable.
     #[arg(long, value_name = "HOST", requires = "listen")]
     pub allow_host: Vec<String>,
 
@@ -78,6 +79,11 @@ pub struct Hub {
     auth: Mutex<rusqlite::Connection>,
     /// Host names (lowercase, without port) and `host:port` authorities requests may name.
     allowed_hosts: Vec<String>,
+    /// Which token opened each MCP session (by `Mcp-Session-Id`): rmcp serves a session's push
+    /// stream and its end itself, to whoever names its id, so the guard checks the owner.
+    owners: Mutex<std::collections::HashMap<String, i64>>,
+    /// rmcp's MCP sessions, for closing those of a revoked token.
+    sessions: std::sync::OnceLock<Arc<LocalSessionManager>>,
 }
 
 impl Hub {
@@ -139,6 +145,8 @@ pub fn run(settings: Settings, args: &HubArgs) -> Result<(), String> {
         max_body_bytes: settings.max_body_bytes,
         auth: Mutex::new(auth),
         allowed_hosts: guard::allowed_hosts(bound, &args.allow_host),
+        owners: Mutex::new(Default::default()),
+        sessions: Default::default(),
     });
     let scheme = if tls.is_some() { "https" } else { "http" };
     if !bound.ip().is_loopback() && tls.is_none() {
@@ -155,11 +163,13 @@ pub fn run(settings: Settings, args: &HubArgs) -> Result<(), String> {
     runtime.block_on(async move {
         let shutdown = tokio_util::sync::CancellationToken::new();
         let router = router(hub.clone(), shutdown.child_token());
+        tokio::spawn(close_revoked(hub.clone()));
         let handle = axum_server::Handle::new();
         let stopper = handle.clone();
         let stop = shutdown.clone();
         tokio::spawn(async move {
             crate::cli::serve::shutdown_signal().await;
+            eprintln!("claude-c2c: hub stopping (asked to by a signal)");
             stop.cancel();
             stopper.graceful_shutdown(Some(Duration::from_secs(2)));
         });
@@ -184,15 +194,16 @@ pub fn run(settings: Settings, args: &HubArgs) -> Result<(), String> {
             "claude-c2c: hub serving {} at {scheme}://{bound}/mcp; tokens: claude-c2c token create --room ROOM",
             hub.db_path.display()
         );
+        // Nagle's algorithm off: rmcp writes an answer in pieces (the head, the event, the
+        // end of the stream), and with it on, the kernel holds each piece after the first
+        // until the client's delayed acknowledgement, some 40 ms later.
+        let no_delay = axum_server::accept::NoDelayAcceptor::new();
         let served = match tls {
             Some(config) => {
-                server
-                    .acceptor(axum_server::tls_rustls::RustlsAcceptor::new(config))
-                    .handle(handle)
-                    .serve(app)
-                    .await
+                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(no_delay);
+                server.acceptor(acceptor).handle(handle).serve(app).await
             }
-            None => server.handle(handle).serve(app).await,
+            None => server.acceptor(no_delay).handle(handle).serve(app).await,
         };
         served.map_err(|e| format!("the hub stopped: {e}"))
     })?;
@@ -212,6 +223,75 @@ fn tls_error(cert: &Path, key: &Path, e: std::io::Error) -> String {
 // first request; the connection then serves token look-ups.
 fn settings_connection(settings: &Settings) -> Result<rusqlite::Connection, String> {
     crate::store::open_with(&settings.db_path, settings.busy_timeout).map_err(|e| e.to_string())
+}
+
+/// Ends the MCP sessions of tokens revoked while they were open (a revoke is a write to the
+/// database, which the watcher notices): their push streams and waits stop at once, not at
+/// their next request.
+async fn close_revoked(hub: Arc<Hub>) {
+    use rmcp::transport::streamable_http_server::SessionManager;
+    let mut waiter = match hub.wake.subscribe() {
+        Ok(waiter) => waiter,
+        Err(e) => {
+            tracing::warn!(error = %e, "revoked tokens' sessions end only at their next request");
+            return;
+        }
+    };
+    loop {
+        waiter.changed().await;
+        let owners: Vec<(String, i64)> = hub
+            .owners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(session, token)| (session.clone(), *token))
+            .collect();
+        // Each token once, however many sessions it has open.
+        let tokens: std::collections::BTreeSet<i64> = owners.iter().map(|(_, t)| *t).collect();
+        if tokens.is_empty() {
+            continue;
+        }
+        // A look-up by key per token, microseconds each: done in place, as the guard's is.
+        let dead: std::collections::BTreeSet<i64> = {
+            let conn = hub.auth.lock().unwrap_or_else(|p| p.into_inner());
+            tokens
+                .into_iter()
+                .filter(|token| matches!(crate::store::tokens::is_live(&conn, *token), Ok(false)))
+                .collect()
+        };
+        let open = match hub.sessions.get() {
+            Some(sessions) => Some(
+                sessions
+                    .sessions
+                    .read()
+                    .await
+                    .keys()
+                    .map(|k| k.to_string())
+                    .collect::<std::collections::HashSet<_>>(),
+            ),
+            None => None,
+        };
+        let mut revoked = Vec::new();
+        {
+            let mut owners = hub.owners.lock().unwrap_or_else(|p| p.into_inner());
+            // Forget the sessions rmcp has ended meanwhile (closed, or idle too long).
+            if let Some(open) = &open {
+                owners.retain(|session, _| open.contains(session));
+            }
+            owners.retain(|session, token| {
+                let keep = !dead.contains(token);
+                if !keep {
+                    revoked.push(session.clone());
+                }
+                keep
+            });
+        }
+        for session in revoked {
+            if let Some(sessions) = hub.sessions.get() {
+                let _ = sessions.close_session(&Arc::from(session.as_str())).await;
+            }
+        }
+    }
 }
 
 /// The largest HTTP request body the hub reads: room for the largest message body JSON-escaped
@@ -237,9 +317,11 @@ pub fn router(hub: Arc<Hub>, shutdown: tokio_util::sync::CancellationToken) -> R
         .with_cancellation_token(shutdown)
         .with_max_request_body_bytes(request_limit(hub.max_body_bytes));
     let for_sessions = hub.clone();
+    let sessions = Arc::new(sessions);
+    let _ = hub.sessions.set(sessions.clone());
     let mcp = StreamableHttpService::new(
         move || Ok(mcp::HubSession::new(for_sessions.clone())),
-        Arc::new(sessions),
+        sessions,
         config,
     );
     Router::new()

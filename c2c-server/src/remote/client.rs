@@ -59,10 +59,11 @@ impl HubClient {
             .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
         let message = format!("the hub at {} answered {status}: {said}", self.target.base);
         Err(match status {
-            // A proxy in front of a hub that is down, or a hub that cannot read its file yet.
-            StatusCode::BAD_GATEWAY
-            | StatusCode::SERVICE_UNAVAILABLE
-            | StatusCode::GATEWAY_TIMEOUT => Failure::NotSent(message),
+            // The hub's own 503 comes before it runs anything (it cannot open its file yet).
+            StatusCode::SERVICE_UNAVAILABLE => Failure::NotSent(message),
+            // A proxy's 502 or 504 may come after it passed the request on to a hub that
+            // then died: the hub may have acted on it.
+            StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT => Failure::Lost(message),
             _ => Failure::Refused(message),
         })
     }

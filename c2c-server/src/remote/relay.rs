@@ -180,7 +180,7 @@ impl Relay {
                 .lock()
                 .await
                 .as_ref()
-                .is_some_and(|connection| connection.is_closed());
+                .is_none_or(|connection| connection.is_closed());
             if closed && let Err(e) = self.connect().await {
                 eprintln!("claude-c2c: {e}");
             }
