@@ -7,13 +7,20 @@
 //! this bench binary re-run as a responder that answers each line with a canned result
 //! (`--floor-responder`); the ratio rows divide a call's p50 by the floor's.
 //!
-//! `cargo bench -p claude-c2c --bench mcp -- [--server LABEL=COMMAND]... [--quick]`
+//! For this build it also measures the hub (`serve --listen`): MCP round trips over HTTP on one
+//! kept-alive connection, throughput of 16 MCP sessions at once, and the hub's memory with 100
+//! idle sessions; the other servers have no HTTP, and their cells say n/a.
+//!
+//! `cargo bench -p claude-c2c --bench mcp -- [--server LABEL=COMMAND]... [--quick] [--only-hub]`
 //! It always measures this build's `claude-c2c`, then each `--server` given. `bench/run` also installs the
-//! original Python server and passes it in. Figures, not pass/fail: nothing here asserts a
-//! time.
+//! original Python server and passes it in. `--only-hub` measures the hub rows and, of the
+//! stdio rows, only this build's call latencies to set beside them (ping, send_message,
+//! set_state, get_state, with their floor blocks); other servers are then left out. Figures,
+//! not pass/fail: nothing here asserts a time.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -153,16 +160,8 @@ impl Proc {
     }
 
     /// The resident memory of the process in KiB (VmRSS in /proc/PID/status).
-    #[cfg(target_os = "linux")]
     fn rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let rss = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0);
-        Some(rss)
+        rss_kib(self.child.id())
     }
 
     // Elsewhere these need platform calls (proc_pidinfo on macOS, GetProcessTimes and
@@ -171,11 +170,24 @@ impl Proc {
     fn cpu_time(&self) -> Option<Duration> {
         None
     }
+}
 
-    #[cfg(not(target_os = "linux"))]
-    fn rss_kib(&self) -> Option<u64> {
-        None
-    }
+/// The resident memory of process `pid` in KiB (VmRSS in /proc/PID/status).
+#[cfg(target_os = "linux")]
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    Some(rss)
+}
+
+// Elsewhere not measured, as the CPU time above.
+#[cfg(not(target_os = "linux"))]
+fn rss_kib(_pid: u32) -> Option<u64> {
+    None
 }
 
 /// What a row shows for a figure this platform does not measure.
@@ -186,6 +198,364 @@ impl Drop for Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A hub of this build (`serve --listen 127.0.0.1:0`) on its own database, with one token for
+/// room `bench` (any name in it).
+struct Hub {
+    child: Child,
+    // Held open so the hub's later output never meets a closed pipe.
+    _stdout: BufReader<ChildStdout>,
+    /// `127.0.0.1:PORT`, as the hub printed it.
+    authority: String,
+    secret: String,
+    /// Its stderr, shown if it stopped by itself.
+    log: PathBuf,
+}
+
+impl Hub {
+    fn start(db: &Path) -> Hub {
+        let created = hub_command(db)
+            .args(["token", "create", "--room", "bench"])
+            .stderr(Stdio::null())
+            .output()
+            .expect("claude-c2c token create");
+        assert!(created.status.success(), "token create failed");
+        let secret = String::from_utf8(created.stdout)
+            .unwrap()
+            .trim()
+            .to_string();
+        let log = db.with_extension("log");
+        let mut child = hub_command(db)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("the hub's log file"))
+            .spawn()
+            .expect("claude-c2c serve");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut url = String::new();
+        stdout.read_line(&mut url).unwrap();
+        let authority = url
+            .trim()
+            .strip_prefix("http://")
+            .and_then(|u| u.strip_suffix("/mcp"))
+            .unwrap_or_else(|| panic!("the hub printed {url:?}, not its URL"))
+            .to_string();
+        Hub {
+            child,
+            _stdout: stdout,
+            authority,
+            secret,
+            log,
+        }
+    }
+
+    fn rss_kib(&self) -> Option<u64> {
+        rss_kib(self.child.id())
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            eprintln!(
+                "[hub] THE HUB HAD STOPPED ({status}); its stderr:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `claude-c2c --db DB`, with none of the environment that would point it elsewhere.
+fn hub_command(db: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_claude-c2c"));
+    command.arg("--db").arg(db);
+    for var in [
+        "CLAUDE_C2C_DB",
+        "C2C_HUB",
+        "C2C_HUB_CA",
+        "C2C_TOKEN",
+        "C2C_NAME",
+        "C2C_ROOM",
+        "C2C_CHANNEL",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
+/// One HTTP/1.1 response as the bench reads it.
+struct Reply {
+    status: u16,
+    session: Option<String>,
+    body: Vec<u8>,
+    /// When the chunk holding the first non-empty SSE `data:` arrived (the JSON-RPC reply;
+    /// the stream then still has to end before the connection can carry the next request).
+    data_at: Option<Instant>,
+}
+
+/// A client of the hub on one kept-alive TCP connection: plain HTTP/1.1 written by hand, one
+/// write a request, reading `Content-Length` and chunked bodies, and for MCP the `data:` lines
+/// of rmcp's SSE answer. (No HTTP library: like the stdio client, it should cost the server's
+/// figures as little as it can.) Like any HTTP client it opens a new connection when the hub
+/// has closed the idle one (hyper does after 30 s without a request).
+struct Http {
+    /// `127.0.0.1:PORT`.
+    authority: String,
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    /// The headers every request carries: Host, the token, what MCP asks of a client.
+    head: String,
+    session: Option<String>,
+    next_id: i64,
+    data_at: Option<Instant>,
+    /// Ask the kernel to acknowledge the reply's segments at once (TCP_QUICKACK, Linux) rather
+    /// than delay the ACK, which a server that leaves Nagle's algorithm on waits for between
+    /// the writes of one response.
+    quickack: bool,
+}
+
+impl Http {
+    fn connect(hub: &Hub) -> Http {
+        let (reader, writer) = Http::open(&hub.authority);
+        Http {
+            authority: hub.authority.clone(),
+            reader,
+            writer,
+            head: format!(
+                "Host: {}\r\nAuthorization: Bearer {}\r\nAccept: application/json, \
+                 text/event-stream\r\nContent-Type: application/json\r\n",
+                hub.authority, hub.secret
+            ),
+            session: None,
+            next_id: 1,
+            data_at: None,
+            quickack: false,
+        }
+    }
+
+    fn open(authority: &str) -> (BufReader<TcpStream>, TcpStream) {
+        let stream = TcpStream::connect(authority).expect("connect to the hub");
+        stream.set_nodelay(true).unwrap();
+        (BufReader::new(stream.try_clone().unwrap()), stream)
+    }
+
+    /// Writes `request` and reads its reply; on a connection the hub closed before answering,
+    /// once more on a new one.
+    fn exchange(&mut self, request: &str) -> Reply {
+        for _ in 0..2 {
+            let written = self.writer.write_all(request.as_bytes());
+            if self.quickack {
+                quickack(&self.writer);
+            }
+            if let Err(e) = &written
+                && !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                )
+            {
+                panic!("writing to the hub: {e}");
+            }
+            if written.is_ok()
+                && let Some(reply) = self.read_reply()
+            {
+                return reply;
+            }
+            eprintln!("[hub] the hub had closed an idle connection: connecting again");
+            (self.reader, self.writer) = Http::open(&self.authority);
+        }
+        panic!("the hub closed a new connection without answering");
+    }
+
+    /// An MCP session of the hub registered as `name` (`x-c2c-name`), initialised.
+    fn mcp(hub: &Hub, name: &str) -> Http {
+        let mut http = Http::connect(hub);
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params":
+            {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}});
+        let reply = http.post(
+            "/mcp",
+            &format!("x-c2c-name: {name}\r\n"),
+            &init.to_string(),
+        );
+        let text = String::from_utf8_lossy(&reply.body).into_owned();
+        assert_eq!(reply.status, 200, "initialize as {name}: {text}");
+        assert!(
+            sse_reply(&text, 0).is_some_and(|r| r.get("result").is_some()),
+            "initialize as {name}: {text}"
+        );
+        http.session = Some(reply.session.expect("an Mcp-Session-Id"));
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let reply = http.post("/mcp", "", &note.to_string());
+        assert!(
+            reply.status == 202 || reply.status == 200,
+            "notifications/initialized: {}",
+            reply.status
+        );
+        http
+    }
+
+    fn post(&mut self, path: &str, extra_headers: &str, body: &str) -> Reply {
+        let mut request = format!("POST {path} HTTP/1.1\r\n{}{extra_headers}", self.head);
+        if let Some(session) = &self.session {
+            request.push_str(&format!("Mcp-Session-Id: {session}\r\n"));
+        }
+        request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        self.exchange(&request)
+    }
+
+    fn get(&mut self, path: &str) -> Reply {
+        let request = format!("GET {path} HTTP/1.1\r\n{}\r\n", self.head);
+        self.exchange(&request)
+    }
+
+    /// The reply to the request just written; `None` if the hub closed the connection first.
+    fn read_reply(&mut self) -> Option<Reply> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => return None,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+            Ok(_) => {}
+            Err(e) => panic!("reading from the hub: {e}"),
+        }
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP status line: {line:?}"));
+        let (mut length, mut chunked, mut session) = (None, false, None);
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).unwrap();
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            let Some((name, value)) = header.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            match name.to_ascii_lowercase().as_str() {
+                "content-length" => length = value.parse::<usize>().ok(),
+                "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
+                "mcp-session-id" => session = Some(value.to_string()),
+                _ => {}
+            }
+        }
+        let mut body = Vec::new();
+        let mut data_at = None;
+        if chunked {
+            loop {
+                line.clear();
+                self.reader.read_line(&mut line).unwrap();
+                let size = line.trim_end().split(';').next().unwrap_or_default();
+                let size = usize::from_str_radix(size, 16)
+                    .unwrap_or_else(|_| panic!("not a chunk size: {line:?}"));
+                if size == 0 {
+                    // Trailers, then the empty line that ends the body.
+                    loop {
+                        line.clear();
+                        self.reader.read_line(&mut line).unwrap();
+                        if line.trim_end().is_empty() {
+                            break;
+                        }
+                    }
+                    break;
+                }
+                let start = body.len();
+                body.resize(start + size, 0);
+                self.reader.read_exact(&mut body[start..]).unwrap();
+                let mut crlf = [0u8; 2];
+                self.reader.read_exact(&mut crlf).unwrap();
+                if data_at.is_none() && body[start..].windows(7).any(|w| w == b"data: {") {
+                    data_at = Some(Instant::now());
+                }
+            }
+        } else if let Some(length) = length {
+            body.resize(length, 0);
+            self.reader.read_exact(&mut body).unwrap();
+        }
+        Some(Reply {
+            status,
+            session,
+            body,
+            data_at,
+        })
+    }
+
+    /// A JSON-RPC request in the MCP session; its reply, from the SSE stream.
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let reply = self.post("/mcp", "", &message.to_string());
+        self.data_at = reply.data_at;
+        let text = String::from_utf8_lossy(&reply.body);
+        assert_eq!(reply.status, 200, "{method}: {text}");
+        sse_reply(&text, id).unwrap_or_else(|| panic!("{method}: no reply in {text:?}"))
+    }
+
+    /// A tool call in the MCP session; its JSON result, as [`Proc::call`] gives it.
+    fn call(&mut self, tool: &str, args: Value) -> Value {
+        let reply = self.request("tools/call", json!({"name": tool, "arguments": args}));
+        let result = &reply["result"];
+        assert!(result["isError"] != true, "{tool} failed: {reply}");
+        if let Some(structured) = result.get("structuredContent") {
+            return structured.clone();
+        }
+        let text = result["content"][0]["text"].as_str().unwrap_or("null");
+        serde_json::from_str(text).unwrap_or(Value::Null)
+    }
+
+    /// A tool call through the JSON API (`POST /v1/call`); its result.
+    fn api_call(&mut self, tool: &str, args: Value) -> Value {
+        let request = json!({"tool": tool, "arguments": args});
+        let reply = self.post("/v1/call", "", &request.to_string());
+        let answer: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        assert!(
+            reply.status == 200 && answer.get("result").is_some(),
+            "/v1/call {tool}: {} {answer}",
+            reply.status
+        );
+        answer["result"].clone()
+    }
+}
+
+/// Leaves the kernel's delayed-ACK ("pingpong") mode on `stream`, so the segments that come
+/// next are acknowledged at once; sending data re-enters it, hence once after each request.
+#[cfg(target_os = "linux")]
+fn quickack(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket and a c_int option of the size given.
+    let done = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(done, 0, "TCP_QUICKACK");
+}
+
+#[cfg(not(target_os = "linux"))]
+fn quickack(_stream: &TcpStream) {}
+
+/// Whether [`quickack`] does anything here.
+const QUICKACK: bool = cfg!(target_os = "linux");
+
+/// The JSON-RPC message with id `id` among the `data:` lines of an SSE body.
+fn sse_reply(text: &str, id: i64) -> Option<Value> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find(|m| m["id"] == id)
 }
 
 /// The ids of an inbox result: ours is `{"messages": [..]}`, the original's `{"result": [..]}`.
@@ -233,7 +603,8 @@ impl Drop for Scratch {
 /// One column of the report: the figures measured for one server.
 type Column = BTreeMap<&'static str, String>;
 
-fn measure(target: &Target, quick: bool) -> Column {
+/// With `only_hub`, only the call latencies (without inbox) that the hub rows are set beside.
+fn measure(target: &Target, quick: bool, only_hub: bool) -> Column {
     let scratch = Scratch::new(
         &target
             .label
@@ -242,18 +613,20 @@ fn measure(target: &Target, quick: bool) -> Column {
     let mut out = Column::new();
     let calls = if quick { 200 } else { 2000 };
 
-    eprintln!("[{}] start-up", target.label);
-    let mut starts = Vec::new();
-    for _ in 0..if quick { 5 } else { 15 } {
-        let t = Instant::now();
-        let mut p = Proc::spawn(target, &scratch.db("start"));
-        p.initialize();
-        starts.push(t.elapsed());
+    if !only_hub {
+        eprintln!("[{}] start-up", target.label);
+        let mut starts = Vec::new();
+        for _ in 0..if quick { 5 } else { 15 } {
+            let t = Instant::now();
+            let mut p = Proc::spawn(target, &scratch.db("start"));
+            p.initialize();
+            starts.push(t.elapsed());
+        }
+        out.insert(
+            "a start-up (median)",
+            format!("{:.1} ms", percentile(&mut starts, 0.5).as_secs_f64() * 1e3),
+        );
     }
-    out.insert(
-        "a start-up (median)",
-        format!("{:.1} ms", percentile(&mut starts, 0.5).as_secs_f64() * 1e3),
-    );
 
     eprintln!("[{}] latency", target.label);
     let db = scratch.db("latency");
@@ -325,6 +698,9 @@ fn measure(target: &Target, quick: bool) -> Column {
     // floor it is divided by share the machine's load of that moment.
     let mut floor = Proc::start(&floor_target(), &db);
     for (row, method, on_a, tool) in rows {
+        if only_hub && row.starts_with("d ") {
+            continue;
+        }
         let (floor_p50, floor_p99) = time(&mut floor, "ping", None);
         if row.starts_with("b ") {
             out.insert(
@@ -352,6 +728,9 @@ fn measure(target: &Target, quick: bool) -> Column {
         );
     }
     drop(floor);
+    if only_hub {
+        return out;
+    }
     out.insert(
         "g memory after the calls above (RSS)",
         a.rss_kib().map_or(NOT_MEASURED.into(), |kib| {
@@ -517,6 +896,201 @@ fn measure_wait(target: &Target, scratch: &Scratch, quick: bool, out: &mut Colum
     out.insert("o idle CPU, server with --channel", idle_row(&pushing));
 }
 
+/// The hub's rows (this build only): round trips over HTTP on one kept-alive connection,
+/// throughput of 16 MCP sessions at once, and the hub's memory with 100 idle sessions. Each
+/// part has a hub and database of its own.
+fn measure_hub(quick: bool, out: &mut Column) {
+    let scratch = Scratch::new("hub");
+    let calls = if quick { 200 } else { 2000 };
+
+    eprintln!("[hub] memory with 100 idle sessions");
+    let hub = Hub::start(&scratch.db("memory"));
+    std::thread::sleep(Duration::from_secs(1));
+    let before = hub.rss_kib();
+    let idle: Vec<Http> = (0..100)
+        .map(|i| Http::mcp(&hub, &format!("idle{i}")))
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let after = hub.rss_kib();
+    let overview = Http::connect(&hub).get("/v1/overview");
+    let overview: Value = serde_json::from_slice(&overview.body).unwrap_or(Value::Null);
+    let registered = overview["sessions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["name"].as_str().is_some_and(|n| n.starts_with("idle")))
+        .count();
+    let shortfall = if registered == idle.len() {
+        String::new()
+    } else {
+        format!("; ONLY {registered} OF {} REGISTERED", idle.len())
+    };
+    out.insert(
+        "z hub memory, 100 idle sessions (RSS)",
+        match (before, after) {
+            (Some(before), Some(after)) => format!(
+                "{:.1} MB ({:.1} MB before any session: {:.0} KB a session{shortfall})",
+                after as f64 / 1024.0,
+                before as f64 / 1024.0,
+                (after as f64 - before as f64) / idle.len() as f64
+            ),
+            _ => format!("{NOT_MEASURED}{shortfall}"),
+        },
+    );
+    drop(idle);
+    drop(hub);
+
+    eprintln!("[hub] HTTP round trips");
+    let hub = Hub::start(&scratch.db("latency"));
+    let mut a = Http::mcp(&hub, "a");
+    let mut b = Http::mcp(&hub, "b");
+    a.call(
+        "set_state",
+        json!({"key": "last_run_id", "value": {"id": "abc123"}}),
+    );
+    let mut plain = Http::connect(&hub);
+    out.insert(
+        "t HTTP floor: the hub's 404 (no token, no MCP)",
+        time_http("404", calls, || {
+            assert_eq!(plain.get("/nothing").status, 404);
+            None
+        }),
+    );
+    // Each MCP row twice: as a client whose kernel delays its ACKs (every client by default),
+    // then acknowledging at once, which shows what the hub's own work costs.
+    let mcp_row = |what: &str, session: &mut Http, call: &dyn Fn(&mut Http)| {
+        let mut cell = time_http(what, calls, || {
+            call(session);
+            session.data_at
+        });
+        if QUICKACK {
+            session.quickack = true;
+            let acked = time_http(&format!("{what}, acking at once"), calls, || {
+                call(session);
+                session.data_at
+            });
+            session.quickack = false;
+            cell.push_str(&format!("; client acking at once: {acked}"));
+        }
+        cell
+    };
+    out.insert(
+        "u HTTP round trip (hub): ping",
+        mcp_row("ping", &mut a, &|p| {
+            p.request("ping", json!({}));
+        }),
+    );
+    out.insert(
+        "v HTTP round trip (hub): get_state",
+        mcp_row("get_state", &mut b, &|p| {
+            p.call("get_state", json!({"key": "last_run_id"}));
+        }),
+    );
+    out.insert(
+        "w HTTP round trip (hub): send_message",
+        mcp_row("send_message", &mut a, &|p| {
+            p.call(
+                "send_message",
+                json!({"to": "c", "body": "deploy finished, last_run_id=abc123"}),
+            );
+        }),
+    );
+    out.insert(
+        "x HTTP round trip (JSON API POST /v1/call): get_state",
+        time_http("/v1/call get_state", calls, || {
+            plain.api_call("get_state", json!({"key": "last_run_id"}));
+            None
+        }),
+    );
+    drop((a, b, plain, hub));
+
+    let mut cell = hub_throughput(&scratch.db("throughput"), quick, false);
+    if QUICKACK {
+        let acked = hub_throughput(&scratch.db("throughput-quickack"), quick, true);
+        cell.push_str(&format!("; clients acking at once: {acked}"));
+    }
+    out.insert("y throughput, 16 HTTP clients", cell);
+}
+
+/// 16 MCP sessions of a new hub on `db`, each sending 300 messages to the others as fast as
+/// its replies come, all at once; msg/s, and whether every acknowledged id is unique and
+/// stored.
+fn hub_throughput(db: &Path, quick: bool, quickack: bool) -> String {
+    let clients = 16;
+    eprintln!("[hub] throughput with {clients} HTTP clients (acking at once: {quickack})");
+    let per = if quick { 50 } else { 300 };
+    let hub = Hub::start(db);
+    let mut sessions: Vec<Http> = (0..clients)
+        .map(|i| {
+            let mut session = Http::mcp(&hub, &format!("h{i}"));
+            session.quickack = quickack;
+            session
+        })
+        .collect();
+    let t = Instant::now();
+    let acked: Vec<Vec<(i64, String)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = sessions
+            .iter_mut()
+            .enumerate()
+            .map(|(i, p)| {
+                s.spawn(move || {
+                    (0..per)
+                        .map(|n| {
+                            let to = format!("h{}", (i + 1 + n % (clients - 1)) % clients);
+                            let sent = p.call(
+                                "send_message",
+                                json!({"to": to, "body": format!("{i}:{n}")}),
+                            );
+                            (sent["id"].as_i64().unwrap(), to)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let elapsed = t.elapsed();
+    let acked: Vec<(i64, String)> = acked.into_iter().flatten().collect();
+    let ids: BTreeSet<i64> = acked.iter().map(|(id, _)| *id).collect();
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let stored: i64 = conn
+        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    let intact = ids.len() == acked.len() && stored as usize == acked.len();
+    format!(
+        "{:.0} msg/s{}",
+        acked.len() as f64 / elapsed.as_secs_f64(),
+        if intact { "" } else { " (LOST OR DUPLICATED)" }
+    )
+}
+
+/// `p50 / p99` of `calls` runs of `call`; where `call` says when the reply's SSE event
+/// arrived, also that time's p50. The slowest call goes to stderr.
+fn time_http(what: &str, calls: usize, mut call: impl FnMut() -> Option<Instant>) -> String {
+    let mut samples = Vec::new();
+    let mut to_event = Vec::new();
+    for _ in 0..calls {
+        let t = Instant::now();
+        let event_at = call();
+        samples.push(t.elapsed());
+        if let Some(at) = event_at {
+            to_event.push(at - t);
+        }
+    }
+    let slowest = samples.iter().max().copied().unwrap_or_default();
+    eprintln!("[hub] {what}: slowest of {calls} {}", micros(slowest));
+    let p50 = percentile(&mut samples, 0.5);
+    let p99 = percentile(&mut samples, 0.99);
+    let mut cell = format!("{} / {}", micros(p50), micros(p99));
+    if !to_event.is_empty() {
+        cell.push_str(&format!(
+            " (reply event at {})",
+            micros(percentile(&mut to_event, 0.5))
+        ));
+    }
+    cell
+}
+
 /// Writes `size` messages in the original's schema (which both servers open): a history the
 /// reader has read, one broadcast in ten among it, then 50 unread messages for the reader.
 fn populate(db: &Path, size: usize) {
@@ -633,6 +1207,7 @@ fn main() {
         return floor_responder();
     }
     let quick = args.iter().any(|a| a == "--quick");
+    let only_hub = args.iter().any(|a| a == "--only-hub");
     // This build first, then any others given.
     let mut targets = vec![Target {
         label: format!("claude-c2c {} (this build)", env!("CARGO_PKG_VERSION")),
@@ -649,7 +1224,21 @@ fn main() {
             });
         }
     }
-    let columns: Vec<Column> = targets.iter().map(|t| measure(t, quick)).collect();
+    if only_hub {
+        // The hub rows are this build's only; the others would be columns of n/a.
+        targets.truncate(1);
+    }
+    let columns: Vec<Column> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut column = measure(t, quick, only_hub);
+            if i == 0 {
+                measure_hub(quick, &mut column);
+            }
+            column
+        })
+        .collect();
     let mut table = format!(
         "| measure (p50 / p99 for calls) | {} |\n|---|",
         targets
