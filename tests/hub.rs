@@ -1705,3 +1705,50 @@ async fn sessions_belong_to_their_token_and_end_with_it() {
         "a push reached a revoked token's session"
     );
 }
+
+/// A session that ended leaves its name free: the next session to start with that name
+/// takes it at once (and gets its pushes without calling a tool first), as a local server
+/// does after its predecessor's process has exited; while the first is open, it keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_session_leaves_its_name_to_the_next() {
+    let db = TempDb::new("hub-handover");
+    let secret = token(&db.path(), "r", None);
+    let hub = Hub::start(&db.path(), &[], &[]).await;
+    let first = hub.mcp(&secret, &[("x-c2c-name", "dave")]).await;
+    let mine = first.ok("list_sessions", json!({})).await;
+    assert_eq!(mine["sessions"][0]["is_self"], true, "{mine}");
+    // While the first is open, a second does not take the name at its start.
+    let early = hub
+        .mcp(&secret, &[("x-c2c-name", "dave"), ("x-c2c-channel", "1")])
+        .await;
+    let api = hub.api(&secret);
+    api.ok(
+        "send_message",
+        Some("erin"),
+        json!({"to": "dave", "body": "to the first"}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        early.notifications(CHANNEL).is_empty(),
+        "a second session took a name its open holder still had"
+    );
+    early.close().await;
+    first.close().await;
+    // The holder has ended: a new session named dave holds the name from its start, so a
+    // message sent now is pushed to it before it calls anything.
+    let next = hub
+        .mcp(&secret, &[("x-c2c-name", "dave"), ("x-c2c-channel", "1")])
+        .await;
+    api.ok(
+        "send_message",
+        Some("erin"),
+        json!({"to": "dave", "body": "to the next"}),
+    )
+    .await;
+    let pushed = next.wait_for_notifications(CHANNEL, 1).await;
+    assert!(
+        pushed.iter().any(|n| n.to_string().contains("to the next")),
+        "{pushed:?}"
+    );
+}

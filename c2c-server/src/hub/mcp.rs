@@ -20,6 +20,7 @@ use super::{CHANNEL_HEADER, CWD_HEADER, Hub, NAME_HEADER};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::server::Server;
+use crate::store::sessions;
 
 /// The handler of one MCP session of the hub.
 pub struct HubSession {
@@ -29,7 +30,27 @@ pub struct HubSession {
 
 struct Bound {
     token_id: i64,
+    dispatcher: Arc<Dispatcher>,
     server: Server,
+}
+
+impl Drop for HubSession {
+    // The MCP session has ended (closed by its client, idle too long, its token revoked, or the
+    // hub stopping): its registration no longer counts as held by a running process, so the
+    // next session to start with the name takes it at once, as after a local server exits.
+    fn drop(&mut self) {
+        let Some(bound) = self.bound.get() else {
+            return;
+        };
+        if let Some(session) = bound.dispatcher.session() {
+            let released = bound
+                .dispatcher
+                .with_db(|db| sessions::release_process(db, &session.session_id));
+            if let Err(e) = released {
+                tracing::debug!(error = %e, "could not mark an ended hub session's name free");
+            }
+        }
+    }
 }
 
 impl HubSession {
@@ -100,7 +121,8 @@ impl HubSession {
         }
         Ok(Bound {
             token_id: id.token_id,
-            server: Server::new(dispatcher),
+            server: Server::new(dispatcher.clone()),
+            dispatcher,
         })
     }
 }

@@ -211,6 +211,14 @@ pub fn prune(
     .execute(params![cutoff, keep, room])
 }
 
+/// Forgets the process of the registration `session_id` (its server has ended without the
+/// process exiting: a hub's MCP session), so that its name can be taken as from an exited one.
+pub fn release_process(db: &Connection, session_id: &str) -> rusqlite::Result<()> {
+    db.prepare_cached("UPDATE sessions SET pid = NULL, client_pid = NULL WHERE session_id = ?1")?
+        .execute([session_id])?;
+    Ok(())
+}
+
 /// The live registration holding `name` in `room`, if any.
 pub fn live(db: &Connection, room: &str, name: &str) -> rusqlite::Result<Option<Session>> {
     Ok(holder(db, room, name)?.map(|h| h.session))
