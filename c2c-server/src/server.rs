@@ -67,8 +67,8 @@ pub fn instructions(name: Option<&str>, channel: bool) -> String {
         ""
     };
     format!(
-        "claude-c2c connects you with other agent sessions on this machine; sessions address \
-         each other by name.\n\
+        "claude-c2c connects you with other agent sessions; sessions address each other by \
+         name.\n\
          - {register}\n\
          - At the start of every turn call inbox() and act on new messages before other work; \
          then mark_read the ids you handled (inbox never marks anything read).\n{channel}\
