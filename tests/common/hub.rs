@@ -524,42 +524,7 @@ fn config(
 }
 
 /// Checks a tool's answer as [`super::Server::call`] does over stdio.
-pub fn checked(tool: &str, result: CallToolResult) -> Result<Value, String> {
-    assert_eq!(
-        result.content.len(),
-        1,
-        "{tool}: exactly one content block expected, got {:?}",
-        result.content
-    );
-    let text = result.content[0]
-        .as_text()
-        .unwrap_or_else(|| panic!("{tool}: the content block is not text"))
-        .text
-        .clone();
-    if result.is_error == Some(true) {
-        assert!(
-            result.structured_content.is_none(),
-            "{tool}: error with structured content"
-        );
-        assert!(!text.trim().is_empty(), "{tool}: error without a message");
-        return Err(text);
-    }
-    let structured = result
-        .structured_content
-        .unwrap_or_else(|| panic!("{tool}: success without structuredContent"));
-    assert!(
-        structured.is_object(),
-        "{tool}: not one JSON object: {structured}"
-    );
-    let parsed: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{tool}: text block is not JSON ({e}): {text}"));
-    assert_eq!(
-        parsed, structured,
-        "{tool}: text and structuredContent differ"
-    );
-    schema::check(tool, &structured);
-    Ok(structured)
-}
+pub use super::checked;
 
 /// Opens the database at `path` read-only, for checks of what the hub stored.
 pub fn read_db(path: &Path) -> rusqlite::Connection {

@@ -431,40 +431,7 @@ impl Server {
             .await
             .unwrap_or_else(|_| panic!("{tool}: no answer within {CALL_TIMEOUT:?}"))
             .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"));
-        assert_eq!(
-            result.content.len(),
-            1,
-            "{tool}: exactly one content block expected, got {:?}",
-            result.content
-        );
-        let text = result.content[0]
-            .as_text()
-            .unwrap_or_else(|| panic!("{tool}: the content block is not text"))
-            .text
-            .clone();
-        if result.is_error == Some(true) {
-            assert!(
-                result.structured_content.is_none(),
-                "{tool}: error with structured content"
-            );
-            assert!(!text.trim().is_empty(), "{tool}: error without a message");
-            return Err(text);
-        }
-        let structured = result
-            .structured_content
-            .unwrap_or_else(|| panic!("{tool}: success without structuredContent"));
-        assert!(
-            structured.is_object(),
-            "{tool}: result is not one JSON object: {structured}"
-        );
-        let parsed: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{tool}: text block is not JSON ({e}): {text}"));
-        assert_eq!(
-            parsed, structured,
-            "{tool}: text and structuredContent differ"
-        );
-        schema::check(tool, &structured);
-        Ok(structured)
+        checked(tool, result)
     }
 
     /// Calls `tool` and expects success.
@@ -648,4 +615,44 @@ pub fn wait_exit(
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Checks a tool's answer: one text block; an error is plain text without structured content;
+/// a result is one JSON object sent both as structuredContent and as the text, and matches the
+/// tool's outputSchema. The error's text, or the result.
+pub fn checked(tool: &str, result: rmcp::model::CallToolResult) -> Result<Value, String> {
+    assert_eq!(
+        result.content.len(),
+        1,
+        "{tool}: exactly one content block expected, got {:?}",
+        result.content
+    );
+    let text = result.content[0]
+        .as_text()
+        .unwrap_or_else(|| panic!("{tool}: the content block is not text"))
+        .text
+        .clone();
+    if result.is_error == Some(true) {
+        assert!(
+            result.structured_content.is_none(),
+            "{tool}: error with structured content"
+        );
+        assert!(!text.trim().is_empty(), "{tool}: error without a message");
+        return Err(text);
+    }
+    let structured = result
+        .structured_content
+        .unwrap_or_else(|| panic!("{tool}: success without structuredContent"));
+    assert!(
+        structured.is_object(),
+        "{tool}: result is not one JSON object: {structured}"
+    );
+    let parsed: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{tool}: text block is not JSON ({e}): {text}"));
+    assert_eq!(
+        parsed, structured,
+        "{tool}: text and structuredContent differ"
+    );
+    schema::check(tool, &structured);
+    Ok(structured)
 }

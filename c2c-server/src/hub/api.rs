@@ -131,7 +131,15 @@ pub struct ApiError(StatusCode, String);
 
 impl axum::response::IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        error_response(self.0, self.1)
+        let mut response = error_response(self.0, self.1);
+        if self.0 == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body is not read: the connection cannot carry another request.
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }
 
@@ -173,20 +181,24 @@ fn dispatcher(hub: &Hub, id: &Identity) -> Result<Dispatcher, ApiError> {
     Ok(Dispatcher::new(conn, config).with_wake(hub.wake.clone()))
 }
 
-/// A body that could not be read (too large, a broken connection) as the API's JSON error.
-fn unreadable(e: axum::extract::rejection::BytesRejection) -> Response {
-    let mut response = error_response(
-        e.status(),
-        format!("the body cannot be read: {}", e.body_text()),
-    );
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        // The rest of the body is not read: the connection cannot carry another request.
-        response.headers_mut().insert(
-            axum::http::header::CONNECTION,
-            axum::http::HeaderValue::from_static("close"),
-        );
-    }
-    response
+/// A request body read and parsed as `what`; the refusal to send otherwise (a body that could
+/// not be read, too large or cut off, or that is not `what`).
+fn parsed<T: serde::de::DeserializeOwned>(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    what: &str,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|e| {
+        ApiError(
+            e.status(),
+            format!("the body cannot be read: {}", e.body_text()),
+        )
+    })?;
+    serde_json::from_slice(&body).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not {what}: {e}"),
+        )
+    })
 }
 
 async fn call(
@@ -194,21 +206,11 @@ async fn call(
     Extension(id): Extension<Identity>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(e) => return unreadable(e),
-    };
-    let request: CallRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "the body is not a call: {e} (send {{\"tool\": NAME, \"arguments\": {{..}}}})"
-                ),
-            );
-        }
-    };
+    let request: CallRequest =
+        match parsed(body, "a call (send {\"tool\": NAME, \"arguments\": {..}})") {
+            Ok(request) => request,
+            Err(refusal) => return refusal.into_response(),
+        };
     // The set-up is quick and synchronous; the call itself waits on this task, so a client
     // that hangs up (dropping it) stops a long wait at once.
     let ready = in_place(|| -> Result<Result<_, String>, ApiError> {
@@ -337,18 +339,9 @@ async fn hook(
     Extension(id): Extension<Identity>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(e) => return unreadable(e),
-    };
-    let request: HookRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not a hook request: {e}"),
-            );
-        }
+    let request: HookRequest = match parsed(body, "a hook request") {
+        Ok(request) => request,
+        Err(refusal) => return refusal.into_response(),
     };
     if let Some(allowed) = &id.name
         && *allowed != request.name
