@@ -1517,20 +1517,21 @@ async fn clients_that_hang_up_mid_call_leave_the_hub_whole() {
     assert!(stored.len() <= 2, "{} messages to sink", stored.len());
 }
 
-/// The threads of process `pid`.
+/// How many descriptors process `pid` holds on a database's WAL file: one per open connection
+/// to it (unlike the database file itself, whose descriptors SQLite keeps for reuse after a
+/// connection closes while others hold locks on it).
 #[cfg(target_os = "linux")]
-fn threads(pid: u32) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("a thread count")
+fn open_wal_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("the hub's descriptors")
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().ends_with(".db-wal"))
+        .count()
 }
 
-/// A /v1/call whose client hung up stops: the thread it ran on serves the next calls. (Seen
-/// from outside: after K abandoned waits, K new concurrent calls need no new threads, as
-/// after K finished ones; tokio keeps an idle blocking thread for 10 s.)
+/// A /v1/call whose client hung up stops: the database connection it waited on is closed.
+/// (Seen from outside: each waiting call holds a connection, and so the WAL file, open; K
+/// abandoned waits that went on would hold K more than before them.)
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abandoned_api_wait_stops() {
@@ -1538,49 +1539,47 @@ async fn an_abandoned_api_wait_stops() {
     let db = TempDb::new("hub-abandon");
     let secret = token(&db.path(), "main", None);
     let hub = Hub::start(&db.path(), &[], &[]).await;
-    let api = hub.api(&secret);
-    let waits = |prefix: &'static str, timeout: u64| {
-        let api = api.clone();
-        async move {
-            let mut set = tokio::task::JoinSet::new();
-            for i in 0..K {
-                let api = api.clone();
-                set.spawn(async move {
-                    api.ok(
-                        "wait_for_message",
-                        Some(&format!("{prefix}{i}")),
-                        json!({"timeout_seconds": timeout}),
-                    )
-                    .await
-                });
-            }
-            set.join_all().await
-        }
+    let http = common::hub::unpooled_client();
+    let call = |name: String, timeout: u64| {
+        let request = json!({"tool": "wait_for_message", "as": name,
+                             "arguments": {"timeout_seconds": timeout}});
+        http.post(format!("{}/v1/call", hub.base))
+            .bearer_auth(&secret)
+            .body(request.to_string())
+            .send()
     };
-    // K blocking threads, idle once the calls are done.
-    waits("warm", 1).await;
-    let warm = threads(hub.pid());
-
+    // Every name registered once, and the hub's own connections open, before the count.
     for i in 0..K {
-        let call = json!({"tool": "wait_for_message", "as": format!("gone{i}"),
-                          "arguments": {"timeout_seconds": 600}});
-        let abandoned = tokio::time::timeout(
-            Duration::from_millis(200),
-            api.http
-                .post(format!("{}/v1/call", hub.base))
-                .bearer_auth(&secret)
-                .body(call.to_string())
-                .send(),
-        )
-        .await;
-        assert!(abandoned.is_err());
+        call(format!("gone{i}"), 0).await.unwrap();
     }
-    waits("again", 1).await;
-    let after = threads(hub.pid());
+    let before = open_wal_files(hub.pid());
+    let mut waiting = Vec::new();
+    for i in 0..K {
+        waiting.push(tokio::spawn(call(format!("gone{i}"), 600)));
+    }
+    // While they wait, they hold their connections (which shows the count can see them).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while open_wal_files(hub.pid()) < before + K && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let held = open_wal_files(hub.pid());
     assert!(
-        after < warm + K / 2,
-        "{warm} threads before {K} abandoned waits, {after} after {K} more calls: the abandoned \
-         waits still hold theirs"
+        held >= before + K,
+        "{before} connections before, {held} while {K} calls wait"
+    );
+    for task in waiting {
+        task.abort();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut after = open_wal_files(hub.pid());
+    while after > before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        after = open_wal_files(hub.pid());
+    }
+    assert!(
+        after <= before,
+        "{before} connections before {K} abandoned waits, {held} while they waited, {after} 10 s \
+         after they hung up: the abandoned waits still hold theirs"
     );
 }
 
