@@ -1,7 +1,7 @@
 //! The harness of the hub tests: a hub process (`serve --listen 127.0.0.1:0`) on a test's
 //! database, whose address is read from the first line it prints; tokens made through the
 //! command line; the JSON API over reqwest; and rmcp's streamable HTTP client, each tool result
-//! of which is checked as [`super::Server::call`] checks those over stdio (one JSON object,
+//! of which is checked as [`super::Session::call`] checks those over stdio (one JSON object,
 //! sent both as structuredContent and as one text block, matching the tool's outputSchema).
 
 use std::collections::HashMap;
@@ -11,11 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::{RunningService, ServiceError};
+use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -382,10 +380,7 @@ impl Api {
 }
 
 /// An MCP session over streamable HTTP (rmcp's client).
-pub struct McpHttp {
-    client: RunningService<RoleClient, Collector>,
-    collector: Collector,
-}
+pub type McpHttp = super::Session;
 
 impl McpHttp {
     /// Opens a session at `url` with `secret` and the extra `headers`, with rmcp's own HTTP
@@ -425,79 +420,6 @@ impl McpHttp {
         }
     }
 
-    /// The client, for protocol-level checks.
-    pub fn client(&self) -> &RunningService<RoleClient, Collector> {
-        &self.client
-    }
-
-    /// Calls `tool` with `args`, returning rmcp's own answer (a protocol error included).
-    pub async fn raw_call(&self, tool: &str, args: Value) -> Result<CallToolResult, ServiceError> {
-        let Value::Object(args) = args else {
-            panic!("arguments must be an object");
-        };
-        let params = CallToolRequestParams::new(tool.to_string()).with_arguments(args);
-        tokio::time::timeout(CALL_TIMEOUT, self.client.call_tool(params))
-            .await
-            .unwrap_or_else(|_| panic!("{tool}: no answer within {CALL_TIMEOUT:?}"))
-    }
-
-    /// Calls `tool` with `args`: the structuredContent of a success (checked: one object, the
-    /// same as the text block, matching the outputSchema) or the text of an `isError` result.
-    /// A protocol-level error fails the test.
-    pub async fn call(&self, tool: &str, args: Value) -> Result<Value, String> {
-        let result = self
-            .raw_call(tool, args)
-            .await
-            .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"));
-        checked(tool, result)
-    }
-
-    /// Calls `tool` and expects success.
-    pub async fn ok(&self, tool: &str, args: Value) -> Value {
-        let shown = args.to_string();
-        self.call(tool, args)
-            .await
-            .unwrap_or_else(|e| panic!("{tool}({shown}) failed: {e}"))
-    }
-
-    /// Calls `tool` and expects an error whose text contains every one of `needles`.
-    pub async fn err(&self, tool: &str, args: Value, needles: &[&str]) -> String {
-        let shown = args.to_string();
-        match self.call(tool, args).await {
-            Ok(v) => panic!("{tool}({shown}) succeeded with {v}, expected an error"),
-            Err(text) => {
-                for needle in needles {
-                    assert!(
-                        text.contains(needle),
-                        "{tool}({shown}): error {text:?} lacks {needle:?}"
-                    );
-                }
-                text
-            }
-        }
-    }
-
-    /// The notifications the hub pushed so far with `method`.
-    pub fn notifications(&self, method: &str) -> Vec<Value> {
-        self.collector.with_method(method)
-    }
-
-    /// Waits (up to [`CALL_TIMEOUT`]) until the hub pushed `count` notifications with `method`.
-    pub async fn wait_for_notifications(&self, method: &str, count: usize) -> Vec<Value> {
-        let start = Instant::now();
-        loop {
-            let got = self.notifications(method);
-            if got.len() >= count {
-                return got;
-            }
-            assert!(
-                start.elapsed() < CALL_TIMEOUT,
-                "{count} {method} expected, got {got:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
     /// Ends the session (rmcp sends DELETE for it).
     pub async fn close(self) {
         let _ = tokio::time::timeout(CALL_TIMEOUT, self.client.cancel()).await;
@@ -522,9 +444,6 @@ fn config(
         .auth_header(secret.to_string())
         .custom_headers(headers)
 }
-
-/// Checks a tool's answer as [`super::Server::call`] does over stdio.
-pub use super::checked;
 
 /// Opens the database at `path` read-only, for checks of what the hub stored.
 pub fn read_db(path: &Path) -> rusqlite::Connection {

@@ -276,11 +276,111 @@ impl ClientHandler for Collector {
 }
 
 /// A running server process with an MCP client attached.
+/// An MCP client session (over a server's stdio or the hub's HTTP) that records the
+/// notifications it receives, with calls whose every result is checked ([`checked`]).
+pub struct Session {
+    pub(crate) client: RunningService<RoleClient, Collector>,
+    pub(crate) collector: Collector,
+}
+
+impl Session {
+    /// The client, for protocol-level checks.
+    pub fn client(&self) -> &RunningService<RoleClient, Collector> {
+        &self.client
+    }
+
+    /// The notifications the server (or hub) pushed so far with `method`.
+    pub fn notifications(&self, method: &str) -> Vec<Value> {
+        self.collector.with_method(method)
+    }
+
+    /// Waits (up to [`CALL_TIMEOUT`]) until the server (or hub) pushed `count` notifications with
+    /// `method`, and returns them.
+    pub async fn wait_for_notifications(&self, method: &str, count: usize) -> Vec<Value> {
+        let start = Instant::now();
+        loop {
+            let got = self.notifications(method);
+            if got.len() >= count {
+                return got;
+            }
+            assert!(
+                start.elapsed() < CALL_TIMEOUT,
+                "{count} {method} expected, got {}: {got:?}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Calls `tool` with `args` (a JSON object): the structuredContent of a success, or the
+    /// text of an `isError` result. A protocol-level error fails the test.
+    pub async fn call(&self, tool: &str, args: Value) -> Result<Value, String> {
+        let result = self
+            .raw_call(tool, args)
+            .await
+            .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"));
+        checked(tool, result)
+    }
+
+    /// Calls `tool` with `args`, returning rmcp's own answer (a protocol error included).
+    pub async fn raw_call(
+        &self,
+        tool: &str,
+        args: Value,
+    ) -> Result<rmcp::model::CallToolResult, rmcp::ServiceError> {
+        let args = match args {
+            Value::Object(map) => map,
+            other => panic!("arguments must be an object, got {other}"),
+        };
+        let params = CallToolRequestParams::new(tool.to_string()).with_arguments(args);
+        tokio::time::timeout(CALL_TIMEOUT, self.client.call_tool(params))
+            .await
+            .unwrap_or_else(|_| panic!("{tool}: no answer within {CALL_TIMEOUT:?}"))
+    }
+
+    /// Calls `tool` and expects success.
+    pub async fn ok(&self, tool: &str, args: Value) -> Value {
+        let shown = args.to_string();
+        self.call(tool, args)
+            .await
+            .unwrap_or_else(|e| panic!("{tool}({}) failed: {e}", short(&shown)))
+    }
+
+    /// Calls `tool` and expects an error whose text contains every one of `needles`.
+    pub async fn err(&self, tool: &str, args: Value, needles: &[&str]) -> String {
+        let shown = args.to_string();
+        match self.call(tool, args).await {
+            Ok(v) => panic!(
+                "{tool}({}) succeeded with {v}, expected an error",
+                short(&shown)
+            ),
+            Err(text) => {
+                for needle in needles {
+                    assert!(
+                        text.contains(needle),
+                        "{tool}({}): error {text:?} lacks {needle:?}",
+                        short(&shown)
+                    );
+                }
+                text
+            }
+        }
+    }
+}
+
+/// A `claude-c2c` server process and an MCP session over its stdio (whose calls it derefs to).
 pub struct Server {
-    client: RunningService<RoleClient, Collector>,
-    collector: Collector,
+    session: Session,
     pid: u32,
     stderr: Arc<Mutex<String>>,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        &self.session
+    }
 }
 
 /// Copies the server's stderr into `log`, and on to the test's stderr.
@@ -311,8 +411,7 @@ impl Server {
             match tokio::time::timeout(CALL_TIMEOUT, collector.clone().serve(transport)).await {
                 Ok(Ok(client)) => {
                     return Ok(Server {
-                        client,
-                        collector,
+                        session: Session { client, collector },
                         pid,
                         stderr: log,
                     });
@@ -381,34 +480,6 @@ impl Server {
         r["session_id"].as_str().expect("session_id").to_string()
     }
 
-    /// The client, for protocol-level checks.
-    pub fn client(&self) -> &RunningService<RoleClient, Collector> {
-        &self.client
-    }
-
-    /// The notifications the server pushed so far with `method`.
-    pub fn notifications(&self, method: &str) -> Vec<Value> {
-        self.collector.with_method(method)
-    }
-
-    /// Waits (up to [`CALL_TIMEOUT`]) until the server pushed `count` notifications with
-    /// `method`, and returns them.
-    pub async fn wait_for_notifications(&self, method: &str, count: usize) -> Vec<Value> {
-        let start = Instant::now();
-        loop {
-            let got = self.notifications(method);
-            if got.len() >= count {
-                return got;
-            }
-            assert!(
-                start.elapsed() < CALL_TIMEOUT,
-                "{count} {method} expected, got {}: {got:?}",
-                got.len()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.pid
@@ -417,50 +488,6 @@ impl Server {
     /// What the server has written to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
-    }
-
-    /// Calls `tool` with `args` (a JSON object): the structuredContent of a success, or the
-    /// text of an `isError` result. A protocol-level error fails the test.
-    pub async fn call(&self, tool: &str, args: Value) -> Result<Value, String> {
-        let args = match args {
-            Value::Object(map) => map,
-            other => panic!("arguments must be an object, got {other}"),
-        };
-        let params = CallToolRequestParams::new(tool.to_string()).with_arguments(args);
-        let result = tokio::time::timeout(CALL_TIMEOUT, self.client.call_tool(params))
-            .await
-            .unwrap_or_else(|_| panic!("{tool}: no answer within {CALL_TIMEOUT:?}"))
-            .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"));
-        checked(tool, result)
-    }
-
-    /// Calls `tool` and expects success.
-    pub async fn ok(&self, tool: &str, args: Value) -> Value {
-        let shown = args.to_string();
-        self.call(tool, args)
-            .await
-            .unwrap_or_else(|e| panic!("{tool}({}) failed: {e}", short(&shown)))
-    }
-
-    /// Calls `tool` and expects an error whose text contains every one of `needles`.
-    pub async fn err(&self, tool: &str, args: Value, needles: &[&str]) -> String {
-        let shown = args.to_string();
-        match self.call(tool, args).await {
-            Ok(v) => panic!(
-                "{tool}({}) succeeded with {v}, expected an error",
-                short(&shown)
-            ),
-            Err(text) => {
-                for needle in needles {
-                    assert!(
-                        text.contains(needle),
-                        "{tool}({}): error {text:?} lacks {needle:?}",
-                        short(&shown)
-                    );
-                }
-                text
-            }
-        }
     }
 
     /// The caller's unread messages (up to 500).
@@ -516,7 +543,7 @@ impl Server {
     pub async fn stop(self) {
         let pid = self.pid;
         let started = Instant::now();
-        let _ = self.client.cancel().await;
+        let _ = self.session.client.cancel().await;
         let took = started.elapsed();
         assert!(
             took < STOP_LIMIT,
