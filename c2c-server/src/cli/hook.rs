@@ -162,16 +162,10 @@ fn run_inner(
     tracing::debug!(name = %session.name, "hook bound");
     match hook {
         Hook::Prompt { .. } => {
-            let event = input
-                .hook_event_name
-                .unwrap_or_else(|| "UserPromptSubmit".into());
             let Claim::Messages(text) = claim(&mut conn, &session, None).map_err(fail)? else {
                 return Ok(ExitCode::SUCCESS);
             };
-            let out = json!({
-                "hookSpecificOutput": { "hookEventName": event, "additionalContext": text }
-            });
-            println!("{out}");
+            print_context(&input, &text);
             Ok(ExitCode::SUCCESS)
         }
         Hook::Wait {
@@ -242,13 +236,7 @@ fn run_remote_inner(
             Hook::Prompt { .. } => {
                 let answer = client.hook(&request(false, None, Duration::ZERO)).await?;
                 if let Some(text) = answer.text {
-                    let event = input
-                        .hook_event_name
-                        .unwrap_or_else(|| "UserPromptSubmit".into());
-                    let out = json!({
-                        "hookSpecificOutput": { "hookEventName": event, "additionalContext": text }
-                    });
-                    println!("{out}");
+                    print_context(&input, &text);
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -274,6 +262,18 @@ fn run_remote_inner(
             }
         }
     })?
+}
+
+// Hands `text` to Claude Code as the prompt hook's additionalContext, for the event that ran it.
+fn print_context(input: &HookInput, text: &str) {
+    let event = input
+        .hook_event_name
+        .as_deref()
+        .unwrap_or("UserPromptSubmit");
+    let out = json!({
+        "hookSpecificOutput": { "hookEventName": event, "additionalContext": text }
+    });
+    println!("{out}");
 }
 
 // Whether the hook runs under `claude -p` (print mode), as Claude Code tells its hooks.

@@ -143,18 +143,6 @@ impl axum::response::IntoResponse for ApiError {
     }
 }
 
-// Runs `f` on the blocking pool; a panic there is a 500.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("internal error (a bug in claude-c2c): {e}"),
-        ))
-    })
-}
-
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
     ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
 }
@@ -242,7 +230,7 @@ async fn call(
 }
 
 async fn overview(State(hub): State<Arc<Hub>>, Extension(id): Extension<Identity>) -> Response {
-    let answer = blocking(move || {
+    let answer = in_place(|| -> Result<OverviewAnswer, ApiError> {
         let conn = hub.connect().map_err(unavailable)?;
         let sessions = sessions::overview(&conn, Some(&id.room)).map_err(unavailable)?;
         let rooms = sessions::rooms(&conn)
@@ -251,12 +239,11 @@ async fn overview(State(hub): State<Arc<Hub>>, Extension(id): Extension<Identity
             .filter(|r| *r == id.room)
             .collect();
         Ok(OverviewAnswer {
-            room: id.room,
+            room: id.room.clone(),
             rooms,
             sessions,
         })
-    })
-    .await;
+    });
     match answer {
         Ok(answer) => json_response(&answer),
         Err(e) => e.into_response(),

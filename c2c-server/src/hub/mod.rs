@@ -129,7 +129,10 @@ pub fn run(settings: Settings, args: &HubArgs) -> Result<(), String> {
         (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
         _ => None,
     };
-    let auth = settings_connection(&settings)?;
+    // Opened before listening, so that a bad path fails at start rather than at the first
+    // request; the connection then serves token look-ups.
+    let auth = crate::store::open_with(&settings.db_path, settings.busy_timeout)
+        .map_err(|e| e.to_string())?;
     let listener = std::net::TcpListener::bind(addr)
         .map_err(|e| format!("cannot listen on {addr}: {e} (is another hub running there?)"))?;
     let bound = listener
@@ -217,12 +220,6 @@ fn tls_error(cert: &Path, key: &Path, e: std::io::Error) -> String {
         cert.display(),
         key.display()
     )
-}
-
-// Opens the database once before listening, so that a bad path fails at start, not at the
-// first request; the connection then serves token look-ups.
-fn settings_connection(settings: &Settings) -> Result<rusqlite::Connection, String> {
-    crate::store::open_with(&settings.db_path, settings.busy_timeout).map_err(|e| e.to_string())
 }
 
 /// Ends the MCP sessions of tokens revoked while they were open (a revoke is a write to the
