@@ -13,6 +13,16 @@ pub fn ago(age: Duration) -> String {
     format_time(SystemTime::now().checked_sub(age).unwrap_or(UNIX_EPOCH))
 }
 
+/// An age for people: `42s ago`, `5m ago`, `3h ago`, `2d ago`.
+pub fn age(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s ago"),
+        s if s < 3600 => format!("{}m ago", s / 60),
+        s if s < 86_400 => format!("{}h ago", s / 3600),
+        s => format!("{}d ago", s / 86_400),
+    }
+}
+
 /// Formats `t` as `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`.
 pub fn format_time(t: SystemTime) -> String {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();

@@ -60,6 +60,25 @@ impl Config {
             process: None,
         }
     }
+
+    /// Settings for a person or script in `room` who acts through a door of another machine
+    /// or process (the hub's JSON API, the page): no working directory, Claude Code session or
+    /// process of theirs is known; `only_name` is the one name they may act as, if any.
+    pub fn for_person(
+        db_path: PathBuf,
+        max_body_bytes: usize,
+        room: String,
+        only_name: Option<String>,
+    ) -> Self {
+        Config {
+            max_body_bytes,
+            room,
+            only_name,
+            cwd: None,
+            claude_session: None,
+            ..Config::new(db_path)
+        }
+    }
 }
 
 /// The working directory a registration records: the project Claude Code names in

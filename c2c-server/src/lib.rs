@@ -18,6 +18,10 @@
 //! let in by a token (kept in the [`store`]) that scopes it to a room and perhaps a name; on
 //! the other machines the [`remote`] side turns the stdio server into a relay to the hub and
 //! points the command line and hooks at it, riding out restarts. [`tls`] sets up rustls for both.
+//!
+//! For people, [`ui`] serves a live page of a room (threads with receipts, sessions, state)
+//! with a form to send from: `claude-c2c ui` on 127.0.0.1 for the local database, and the
+//! hub at its root; a person's message goes through the dispatcher like any other.
 
 #![warn(missing_docs)]
 
@@ -41,6 +45,7 @@ pub mod store;
 pub mod tls;
 pub mod tools;
 pub mod transport;
+pub mod ui;
 pub mod wake;
 
 /// Crates the generated code reaches through this one, so users of the macro need not depend

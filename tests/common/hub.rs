@@ -60,9 +60,29 @@ pub fn https_client(cert_pem: &str) -> reqwest::Client {
 /// Makes a token for `room` (bound to `name` if given) on `db`; returns its secret, checking
 /// its form.
 pub fn token(db: &Path, room: &str, name: Option<&str>) -> String {
+    let stdout = String::from_utf8(token_create(db, room, name, false).stdout).unwrap();
+    let secret = stdout.trim_end_matches('\n');
+    assert!(is_secret(secret), "not a secret: {stdout:?}");
+    secret.to_string()
+}
+
+/// The same through `token create --json`: the token's id and secret.
+pub fn token_with_id(db: &Path, room: &str, name: Option<&str>) -> (i64, String) {
+    let out = token_create(db, room, name, true);
+    let made: Value = serde_json::from_slice(&out.stdout).expect("token create --json");
+    let secret = made["token"].as_str().expect("token").to_string();
+    assert!(is_secret(&secret), "not a secret: {made}");
+    (made["id"].as_i64().expect("id"), secret)
+}
+
+// Runs `token create` and checks that it succeeded.
+fn token_create(db: &Path, room: &str, name: Option<&str>, json: bool) -> std::process::Output {
     let mut args = vec!["token", "create", "--room", room];
     if let Some(name) = name {
         args.extend(["--name", name]);
+    }
+    if json {
+        args.push("--json");
     }
     let out = cli(db, &args);
     assert!(
@@ -70,10 +90,7 @@ pub fn token(db: &Path, room: &str, name: Option<&str>) -> String {
         "token create: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let secret = stdout.trim_end_matches('\n');
-    assert!(is_secret(secret), "not a secret: {stdout:?}");
-    secret.to_string()
+    out
 }
 
 /// Whether `text` has the form of a token's secret: `c2c_` and 64 lowercase hex digits.
@@ -84,6 +101,54 @@ pub fn is_secret(text: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
+}
+
+/// A long-running claude-c2c process that prints its address first on stdout: its stderr is
+/// echoed (each line prefixed by its tag) and kept, and its first line of stdout read.
+pub struct Announcing {
+    /// The process.
+    pub child: tokio::process::Child,
+    /// Its stdout, kept open: the process must never write to a closed pipe.
+    pub stdout: BufReader<tokio::process::ChildStdout>,
+    /// The first line it printed, without the line end; empty if none came in time.
+    pub first: String,
+    /// Its stderr so far.
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Announcing {
+    /// Starts `cmd` with piped stdout and stderr and reads its first line (for up to
+    /// [`CALL_TIMEOUT`]).
+    pub async fn start(mut cmd: tokio::process::Command, tag: &'static str) -> Announcing {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn the {tag}: {e}"));
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let into = log.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("[{tag}] {line}");
+                let mut log = into.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        let _ = tokio::time::timeout(CALL_TIMEOUT, stdout.read_line(&mut first)).await;
+        let first = first.trim_end_matches(['\n', '\r']).to_string();
+        Announcing {
+            child,
+            stdout,
+            first,
+            stderr: log,
+        }
+    }
 }
 
 /// A running hub process; killed when dropped.
@@ -114,31 +179,18 @@ impl Hub {
             .arg(db)
             .args(global)
             .args(["serve", "--listen", listen])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn the hub");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let into = log.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                eprintln!("[hub] {line}");
-                let mut log = into.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        let read = tokio::time::timeout(CALL_TIMEOUT, stdout.read_line(&mut first)).await;
+            .args(extra);
+        let Announcing {
+            mut child,
+            stdout,
+            first,
+            stderr: log,
+        } = Announcing::start(cmd, "hub").await;
         let url = first.trim().to_string();
-        if !matches!(read, Ok(Ok(n)) if n > 0) || !url.ends_with("/mcp") {
+        if !url.ends_with("/mcp") {
             let status = child.try_wait();
             panic!(
-                "the hub printed no address ({read:?}, {url:?}, exit {status:?}); stderr: {}",
+                "the hub printed no address ({url:?}, exit {status:?}); stderr: {}",
                 log.lock().unwrap()
             );
         }

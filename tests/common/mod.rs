@@ -11,6 +11,7 @@ pub mod hub;
 pub mod raw;
 pub mod schema;
 pub mod skip;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -312,6 +312,12 @@ fn command() -> clap::Command {
                 .about("List the rooms with their live sessions and unread counts"),
         )
         .subcommand(
+            crate::ui::UiArgs::augment_args(clap::Command::new("ui")).about(
+                "Serve a live page of the bus for people (on 127.0.0.1): the room's sessions, \
+                 threads with receipts and state, and a form to send; prints its address",
+            ),
+        )
+        .subcommand(
             init::InitArgs::augment_args(clap::Command::new("init"))
                 .about("Wire this project for Claude Code: the MCP server entry and the hooks"),
         )
@@ -413,6 +419,10 @@ pub fn main() -> ExitCode {
                         .map_err(Failure::from)
                 })
                 .map(|text| print!("{text}"))
+        }
+        Some(("ui", m)) => {
+            let args = crate::ui::UiArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
+            serve_page(&settings, &args)
         }
         Some(("rooms", m)) => {
             let args = RoomsArgs::from_arg_matches(m).unwrap_or_else(|e| e.exit());
@@ -547,6 +557,13 @@ fn remote(settings: &Settings, cli: &Cli, matches: &ArgMatches) -> Result<(), Fa
             print!("{text}");
             Ok(())
         }
+        Some(("ui", _)) => {
+            let base = settings.hub_target()?.expect("a hub is set").base;
+            Err(Failure::Usage(format!(
+                "the hub serves the page itself: open {base}/ in a browser and sign in with a \
+                 token (`claude-c2c ui` without --hub serves this machine's database)"
+            )))
+        }
         Some(("token", _)) => Err(Failure::Usage(
             "tokens are made on the hub's own machine (`claude-c2c token create` there, without \
              --hub)"
@@ -656,10 +673,7 @@ fn init_logging() {
 /// Opens the database and a dispatcher over it, as configured: for the MCP server when
 /// `server` options are given, else for one command (which is no Claude Code session's server).
 fn open(settings: &Settings, server: Option<serve::ServerArgs>) -> Result<Dispatcher, Failure> {
-    let path = match &settings.db {
-        Some(path) => path.clone(),
-        None => store::default_path().map_err(|e| e.to_string())?,
-    };
+    let path = db_path(settings)?;
     let conn = store::open_with(&path, settings.busy_timeout).map_err(|e| e.to_string())?;
     let mut config = Config::new(path);
     config.max_body_bytes = settings.max_body_bytes;
@@ -679,6 +693,28 @@ fn serve(settings: &Settings, server: serve::ServerArgs) -> Result<(), Failure> 
     serve::run(open(settings, Some(server))?).map_err(Failure::from)
 }
 
+/// `claude-c2c ui`: the page for the local database.
+fn serve_page(settings: &Settings, args: &crate::ui::UiArgs) -> Result<(), Failure> {
+    crate::ui::run(
+        crate::ui::Settings {
+            db_path: db_path(settings)?,
+            busy_timeout: settings.busy_timeout,
+            max_body_bytes: settings.max_body_bytes,
+            room: settings.room().to_string(),
+        },
+        args,
+    )
+    .map_err(Failure::from)
+}
+
+/// The database `settings` name: `--db`, `CLAUDE_C2C_DB` or the default.
+fn db_path(settings: &Settings) -> Result<PathBuf, Failure> {
+    match &settings.db {
+        Some(path) => Ok(path.clone()),
+        None => Ok(store::default_path().map_err(|e| e.to_string())?),
+    }
+}
+
 fn serve_hub(
     settings: &Settings,
     server: serve::ServerArgs,
@@ -692,13 +728,9 @@ fn serve_hub(
                 .to_string(),
         ));
     }
-    let db_path = match &settings.db {
-        Some(path) => path.clone(),
-        None => store::default_path().map_err(|e| e.to_string())?,
-    };
     crate::hub::run(
         crate::hub::Settings {
-            db_path,
+            db_path: db_path(settings)?,
             busy_timeout: settings.busy_timeout,
             max_body_bytes: settings.max_body_bytes,
         },

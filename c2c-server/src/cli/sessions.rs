@@ -57,7 +57,7 @@ pub fn show(rows: &[Overview], room: Option<&str>, as_json: bool, color: bool) -
             json!({
                 "room": s.room,
                 "name": s.name,
-                "seen": seen_ago(s).map(age).unwrap_or_else(|| "?".into()),
+                "seen": seen_ago(s).map(clock::age).unwrap_or_else(|| "?".into()),
                 "unread": s.unread,
                 "cwd": s.cwd,
             })
@@ -123,14 +123,4 @@ pub fn show_rooms(names: Vec<String>, live: &[Overview], as_json: bool, color: b
         })
         .collect();
     super::render::table(&table, color)
-}
-
-/// `42s ago`, `5m ago`, `3h ago`, `2d ago`.
-fn age(secs: u64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s ago"),
-        s if s < 3600 => format!("{}m ago", s / 60),
-        s if s < 86_400 => format!("{}h ago", s / 3600),
-        s => format!("{}d ago", s / 86_400),
-    }
 }

@@ -160,12 +160,12 @@ fn json_response(value: &impl Serialize) -> Response {
 // deliveries and takes no name from a running session).
 fn dispatcher(hub: &Hub, id: &Identity) -> Result<Dispatcher, ApiError> {
     let conn = hub.connect().map_err(unavailable)?;
-    let mut config = Config::new(hub.db_path.clone());
-    config.max_body_bytes = hub.max_body_bytes;
-    config.room = id.room.clone();
-    config.only_name = id.name.clone();
-    config.cwd = None;
-    config.claude_session = None;
+    let config = Config::for_person(
+        hub.db_path.clone(),
+        hub.max_body_bytes,
+        id.room.clone(),
+        id.name.clone(),
+    );
     Ok(Dispatcher::new(conn, config).with_wake(hub.wake.clone()))
 }
 

@@ -93,14 +93,19 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
-/// Checks `Host`, `Origin` and the token, then passes the request on with its [`Identity`].
-pub async fn guard(State(hub): State<Arc<Hub>>, mut req: Request, next: Next) -> Response {
-    let headers = req.headers();
-    let host = headers
+/// The host a request names: its `Host` header, or the authority of its URI (HTTP/2).
+pub fn request_host(req: &Request) -> Option<String> {
+    req.headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(String::from)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+}
+
+/// Checks `Host`, `Origin` and the token, then passes the request on with its [`Identity`].
+pub async fn guard(State(hub): State<Arc<Hub>>, mut req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let host = request_host(&req);
     match &host {
         Some(host) if host_allowed(&hub.allowed_hosts, host) => {}
         _ => {

@@ -5,7 +5,8 @@
 //! `Origin` must name this hub, and its bearer token must be one `claude-c2c token create`
 //! made and no one revoked; the token's room (and name, if bound to one) is all it reaches.
 //! Waits and pushes are woken in-process for the hub's own writes, through one shared watcher
-//! that also notices other local writers.
+//! that also notices other local writers. At `/` it serves the [page for people](crate::ui),
+//! whose browsers sign in with a token.
 
 pub mod api;
 pub mod guard;
@@ -133,14 +134,9 @@ pub fn run(settings: Settings, args: &HubArgs) -> Result<(), String> {
     // request; the connection then serves token look-ups.
     let auth = crate::store::open_with(&settings.db_path, settings.busy_timeout)
         .map_err(|e| e.to_string())?;
-    let listener = std::net::TcpListener::bind(addr)
-        .map_err(|e| format!("cannot listen on {addr}: {e} (is another hub running there?)"))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the address listened on: {e}"))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let (listener, bound) = listen_on(addr, "is another hub running there?")?;
+    let page_tokens = crate::store::open_with(&settings.db_path, settings.busy_timeout)
+        .map_err(|e| e.to_string())?;
     let hub = Arc::new(Hub {
         wake: Wake::new(&settings.db_path),
         db_path: settings.db_path,
@@ -150,6 +146,19 @@ pub fn run(settings: Settings, args: &HubArgs) -> Result<(), String> {
         allowed_hosts: guard::allowed_hosts(bound, &args.allow_host),
         owners: Mutex::new(Default::default()),
         sessions: Default::default(),
+    });
+    let page = Arc::new(crate::ui::Ui {
+        db_path: hub.db_path.clone(),
+        busy_timeout: hub.busy_timeout,
+        max_body_bytes: hub.max_body_bytes,
+        wake: hub.wake.clone(),
+        default_room: crate::config::DEFAULT_ROOM.to_string(),
+        access: crate::ui::access::Access::new(
+            crate::ui::access::Gate::Tokens(Mutex::new(page_tokens)),
+            hub.allowed_hosts.clone(),
+            bound.port(),
+            tls.is_some(),
+        ),
     });
     let scheme = if tls.is_some() { "https" } else { "http" };
     if !bound.ip().is_loopback() && tls.is_none() {
@@ -165,7 +174,7 @@ pub fn run(settings: Settings, args: &HubArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let router = router(hub.clone(), shutdown.child_token());
+        let router = router(hub.clone(), page, shutdown.child_token());
         tokio::spawn(close_revoked(hub.clone()));
         let handle = axum_server::Handle::new();
         let stopper = handle.clone();
@@ -194,7 +203,8 @@ pub fn run(settings: Settings, args: &HubArgs) -> Result<(), String> {
         // read the port from it.
         println!("{scheme}://{bound}/mcp");
         eprintln!(
-            "claude-c2c: hub serving {} at {scheme}://{bound}/mcp; tokens: claude-c2c token create --room ROOM",
+            "claude-c2c: hub serving {} at {scheme}://{bound}/mcp (the page for people at \
+             {scheme}://{bound}/); tokens: claude-c2c token create --room ROOM",
             hub.db_path.display()
         );
         // Nagle's algorithm off: rmcp writes an answer in pieces (the head, the event, the
@@ -203,7 +213,8 @@ pub fn run(settings: Settings, args: &HubArgs) -> Result<(), String> {
         let no_delay = axum_server::accept::NoDelayAcceptor::new();
         let served = match tls {
             Some(config) => {
-                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(no_delay);
+                let acceptor =
+                    axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(no_delay);
                 server.acceptor(acceptor).handle(handle).serve(app).await
             }
             None => server.acceptor(no_delay).handle(handle).serve(app).await,
@@ -212,6 +223,23 @@ pub fn run(settings: Settings, args: &HubArgs) -> Result<(), String> {
     })?;
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(())
+}
+
+/// A non-blocking listener on `addr`, and the address it got (the port, when `addr` asked for
+/// any); `hint` says what to check when the address is taken.
+pub fn listen_on(
+    addr: SocketAddr,
+    hint: &str,
+) -> Result<(std::net::TcpListener, SocketAddr), String> {
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| format!("cannot listen on {addr}: {e} ({hint})"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the address listened on: {e}"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    Ok((listener, bound))
 }
 
 fn tls_error(cert: &Path, key: &Path, e: std::io::Error) -> String {
@@ -300,9 +328,14 @@ pub fn request_limit(max_body_bytes: usize) -> usize {
         .max(4 << 20)
 }
 
-/// The hub's routes: MCP at `/mcp`, the JSON API under `/v1`, both behind the guard; anything
-/// else, OAuth discovery included, is 404.
-pub fn router(hub: Arc<Hub>, shutdown: tokio_util::sync::CancellationToken) -> Router {
+/// The hub's routes: MCP at `/mcp`, the JSON API under `/v1`, both behind the guard; the page
+/// for people at `/` (let in by a token through its sign-in form); anything else, OAuth
+/// discovery included, is 404.
+pub fn router(
+    hub: Arc<Hub>,
+    page: Arc<crate::ui::Ui>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Router {
     let mut sessions = LocalSessionManager::default();
     let mut session_config = SessionConfig::default();
     session_config.keep_alive = Some(SESSION_IDLE_LIMIT);
@@ -325,6 +358,7 @@ pub fn router(hub: Arc<Hub>, shutdown: tokio_util::sync::CancellationToken) -> R
         .nest_service("/mcp", mcp)
         .merge(api::routes(hub.clone()))
         .route_layer(axum::middleware::from_fn_with_state(hub, guard::guard))
+        .merge(crate::ui::routes(page))
         .fallback(|| async {
             error_response(
                 StatusCode::NOT_FOUND,

@@ -352,62 +352,117 @@ pub fn outbox(
         },
     )?;
     let sent: Vec<(Outgoing, Option<String>)> = rows.collect::<rusqlite::Result<_>>()?;
-    let mut deliveries = db.prepare_cached(
-        "SELECT recipient, delivered_at, via FROM deliveries WHERE message_id = ?1
-          ORDER BY delivered_at, recipient",
-    )?;
-    let mut reads =
-        db.prepare_cached("SELECT reader, read_at FROM broadcast_reads WHERE message_id = ?1")?;
     let mut out = Vec::with_capacity(sent.len());
     for (mut m, direct_read_at) in sent {
-        let mut receipts: Vec<Receipt> = deliveries
-            .query_map([m.id], |r| {
-                Ok(Receipt {
-                    delivered_at: r.get(1)?,
-                    via: r.get(2)?,
-                    ..Receipt::queued(r.get(0)?)
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        let read: Vec<(String, String)> = if m.to_name == BROADCAST {
-            reads
-                .query_map([m.id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?
-        } else {
-            direct_read_at
-                .map(|at| (m.to_name.clone(), at))
-                .into_iter()
-                .collect()
-        };
-        for (name, at) in read {
-            let i = match receipts.iter().position(|r| r.name == name) {
-                Some(i) => i,
-                None => {
-                    receipts.push(Receipt::queued(name));
-                    receipts.len() - 1
-                }
-            };
-            receipts[i].read_at = Some(at);
-        }
-        if m.to_name != BROADCAST && receipts.is_empty() {
-            receipts.push(Receipt::queued(m.to_name.clone()));
-        }
-        for r in &mut receipts {
-            r.status = match (&r.read_at, &r.delivered_at) {
-                (Some(_), _) => Status::Read,
-                (None, Some(_)) => Status::Delivered,
-                (None, None) => Status::Queued,
-            };
-        }
-        m.recipients = receipts;
+        m.recipients = receipts(db, m.id, &m.to_name, direct_read_at)?;
         out.push(m);
     }
     Ok(out)
 }
 
+/// The receipts of message `id` sent to `to_name` (a name, or `*`), whose direct read time is
+/// `direct_read_at`: one per recipient its text reached or who read it, and for a direct
+/// message that reached no one yet, its recipient's as queued.
+pub fn receipts(
+    db: &Connection,
+    id: i64,
+    to_name: &str,
+    direct_read_at: Option<String>,
+) -> rusqlite::Result<Vec<Receipt>> {
+    let mut deliveries = db.prepare_cached(
+        "SELECT recipient, delivered_at, via FROM deliveries WHERE message_id = ?1
+          ORDER BY delivered_at, recipient",
+    )?;
+    let mut receipts: Vec<Receipt> = deliveries
+        .query_map([id], |r| {
+            Ok(Receipt {
+                delivered_at: r.get(1)?,
+                via: r.get(2)?,
+                ..Receipt::queued(r.get(0)?)
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let read: Vec<(String, String)> = if to_name == BROADCAST {
+        db.prepare_cached("SELECT reader, read_at FROM broadcast_reads WHERE message_id = ?1")?
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    } else {
+        direct_read_at
+            .map(|at| (to_name.to_string(), at))
+            .into_iter()
+            .collect()
+    };
+    for (name, at) in read {
+        let i = match receipts.iter().position(|r| r.name == name) {
+            Some(i) => i,
+            None => {
+                receipts.push(Receipt::queued(name));
+                receipts.len() - 1
+            }
+        };
+        receipts[i].read_at = Some(at);
+    }
+    if to_name != BROADCAST && receipts.is_empty() {
+        receipts.push(Receipt::queued(to_name.to_string()));
+    }
+    for r in &mut receipts {
+        r.status = match (&r.read_at, &r.delivered_at) {
+            (Some(_), _) => Status::Read,
+            (None, Some(_)) => Status::Delivered,
+            (None, None) => Status::Queued,
+        };
+    }
+    Ok(receipts)
+}
+
+/// A message of a room as people looking at the bus see it: its body cut to a length, with
+/// the length it has in all, and its receipts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown {
+    /// The message (its `read_at` is the direct recipient's; a broadcast's reads are in
+    /// `receipts`).
+    pub message: Message,
+    /// How many characters the whole body has (more than `message.body` when it was cut).
+    pub body_chars: usize,
+    /// One receipt per recipient known.
+    pub receipts: Vec<Receipt>,
+}
+
+/// The latest `limit` messages of `room`, oldest first, each body cut to `max_chars`
+/// characters, with their receipts. Reads only.
+pub fn latest(
+    db: &Connection,
+    room: &str,
+    limit: u32,
+    max_chars: usize,
+) -> rusqlite::Result<Vec<Shown>> {
+    let mut stmt = db.prepare_cached(
+        "SELECT * FROM (
+           SELECT id, from_session, from_name, to_name, substr(body, 1, ?3), tag, created_at,
+                  reply_to, read_at, length(body)
+             FROM messages WHERE room = ?1 ORDER BY id DESC LIMIT ?2)
+          ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![room, limit, max_chars as i64], |r| {
+        Ok((row(r)?, r.get::<_, i64>(9)?))
+    })?;
+    let found: Vec<(Message, i64)> = rows.collect::<rusqlite::Result<_>>()?;
+    found
+        .into_iter()
+        .map(|(message, chars)| {
+            let receipts = receipts(db, message.id, &message.to_name, message.read_at.clone())?;
+            Ok(Shown {
+                message,
+                body_chars: usize::try_from(chars).unwrap_or(0),
+                receipts,
+            })
+        })
+        .collect()
+}
+
 impl Receipt {
-    // A receipt for `name` with nothing recorded yet; the status follows from the fields.
-    fn queued(name: String) -> Self {
+    /// A receipt for `name` with nothing recorded yet: queued.
+    pub fn queued(name: String) -> Self {
         Receipt {
             name,
             status: Status::Queued,

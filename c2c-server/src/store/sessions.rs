@@ -346,13 +346,17 @@ pub struct Overview {
     pub cwd: Option<String>,
     /// Messages addressed to it (directly or by broadcast) that it has not acknowledged.
     pub unread: i64,
+    /// Whether the process that holds its name may still be running (false for a name the
+    /// command line holds, and for one whose server has exited).
+    #[serde(default)]
+    pub running: bool,
 }
 
 /// Every live session of `room` (of every room if `None`), by room, most recently seen first,
 /// with its unread count.
 pub fn overview(db: &Connection, room: Option<&str>) -> rusqlite::Result<Vec<Overview>> {
     let mut stmt = db.prepare_cached(
-        "SELECT s.room, s.name, s.last_seen_at, s.cwd,
+        "SELECT s.room, s.name, s.last_seen_at, s.cwd, s.pid, s.host,
                 (SELECT count(*) FROM messages
                   WHERE room = s.room AND to_name = s.name AND read_at IS NULL)
               + (SELECT count(*) FROM messages AS m
@@ -370,7 +374,8 @@ pub fn overview(db: &Connection, room: Option<&str>) -> rusqlite::Result<Vec<Ove
             name: r.get(1)?,
             last_seen_at: r.get(2)?,
             cwd: r.get(3)?,
-            unread: r.get(4)?,
+            running: process::may_be_running(r.get(4)?, r.get::<_, Option<String>>(5)?.as_deref()),
+            unread: r.get(6)?,
         })
     })?;
     rows.collect()

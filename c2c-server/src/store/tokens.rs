@@ -39,14 +39,14 @@ pub fn hash(secret: &str) -> [u8; 32] {
 
 /// A new secret: [`PREFIX`] and 32 random bytes in hex.
 pub fn new_secret() -> Result<String, getrandom::Error> {
+    Ok(format!("{PREFIX}{}", random_hex()?))
+}
+
+/// 32 random bytes in hex: a secret, or a value no one else can guess.
+pub fn random_hex() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)?;
-    let mut secret = String::with_capacity(PREFIX.len() + 64);
-    secret.push_str(PREFIX);
-    for b in bytes {
-        secret.push_str(&format!("{b:02x}"));
-    }
-    Ok(secret)
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Stores a token for `room` (and `name`, if given) whose secret is `secret`.
