@@ -3,10 +3,11 @@
 //! on the open page without a reload, one sent from the page's form reaches its recipient,
 //! hostile text stays text, the hub's page signs in with a token and follows its room live, and
 //! a realistic scene renders (saved as a screenshot when `C2C_UI_SCREENSHOT` names a PNG file).
-//! Over plain HTTP: the per-run key is exchanged for a cookie and nothing else lets in, a foreign
-//! `Host` is refused, a send needs the page's `csrf` value and its own origin, the served HTML
-//! escapes what it shows, and the hub's page admits a token's holder to its room only, as its
-//! name only, until the token is revoked.
+//! Over plain HTTP: only the printed address (with its per-run key) lets in, and no cookie is
+//! set, a foreign `Host` is refused, a send needs the page's `csrf` value and its own origin
+//! (not another port's), the served HTML escapes what it shows, and the hub's page admits a
+//! token's holder to its room only, as its name only, until the token is revoked or the holder
+//! signs out (which ends the page's open stream too).
 //!
 //! The browser tests need `chromedriver` and `chromium` on `PATH` (`.ci/run` installs Debian's
 //! `chromium-driver` and `chromium`): without them they skip, listed in the skip list, and under
@@ -92,15 +93,24 @@ fn passed(reply: &Reply) -> bool {
 }
 
 /// Signs in to the hub's page at `hub` with `secret` through the form's POST, as a browser on
-/// the page's own origin would; the visitor keeps the cookie.
+/// the page's own origin would; the visitor goes to the page it is sent to.
 async fn hub_visitor(hub: &Hub, secret: &str) -> Visitor {
     let mut visitor = Visitor::new(&hub.base);
     let reply = visitor
         .post_form("/ui/signin", &[("token", secret)], Some(&hub.base))
         .await;
-    assert!(passed(&reply), "sign-in with a good token: {reply:?}");
-    visitor.keep_cookie(&reply);
+    visitor.follow_home(&reply);
     visitor
+}
+
+/// `base` (`http://HOST:PORT`) with another port.
+fn another_port(base: &str) -> String {
+    let (host, port) = base.rsplit_once(':').expect("a port");
+    let port: u16 = port.parse().expect("a port");
+    format!(
+        "{host}:{}",
+        if port == u16::MAX { port - 1 } else { port + 1 }
+    )
 }
 
 /// The form fields of a send from the page.
@@ -210,13 +220,11 @@ async fn wait_live(page: &Browser) {
     .await
 }
 
-/// Opens the page by the address `ui` printed: it must land on `/`, the key gone from the
-/// address bar, and go live.
+/// Opens the page by the address `ui` printed, which it stays at, and waits until it is live.
 async fn open(page: &Browser, ui: &Ui) {
     page.goto(&ui.url).await.expect("open the printed address");
     let url = page.current_url().await.expect("the page's address");
-    assert_eq!(url.path(), "/", "{url}");
-    assert!(url.query().is_none_or(|q| !q.contains("key=")), "{url}");
+    assert_eq!(url.as_str(), ui.url, "{url}");
     wait_live(page).await;
 }
 
@@ -789,22 +797,28 @@ async fn a_realistic_scene_renders_live_and_after_a_reload() {
 // Over plain HTTP
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_printed_key_is_exchanged_for_a_cookie_and_nothing_else_lets_in() {
+async fn only_the_printed_address_lets_in() {
     let db = TempDb::new("web-key");
     let ui = Ui::start(&db.path(), &[], &[]).await;
     let port = ui.base.rsplit(':').next().unwrap().to_string();
     let anonymous = ui.visitor();
 
     let reply = anonymous.get("/").await;
-    assert_eq!(reply.status, 401, "no cookie: {reply:?}");
+    assert_eq!(reply.status, 401, "no key: {reply:?}");
     assert!(is_html(&reply), "the refusal is a page: {reply:?}");
     let wrong = if ui.key.starts_with('0') { "1" } else { "0" }.repeat(64);
-    let reply = anonymous.get(&format!("/?key={wrong}")).await;
-    assert_eq!(reply.status, 401, "a wrong key: {reply:?}");
-    assert!(reply.header("set-cookie").is_none(), "{reply:?}");
+    for path in [
+        format!("/view/{wrong}/"),
+        format!("/view/{wrong}/events"),
+        format!("/view/{}/", &ui.key[..63]),
+        "/view//".to_string(),
+    ] {
+        let reply = anonymous.get(&path).await;
+        assert_eq!(reply.status, 401, "{path}: {reply:?}");
+    }
 
-    let visitor = ui.signed_in().await;
-    let html = visitor.page("/").await;
+    let visitor = ui.signed_in();
+    let html = visitor.page("").await;
     for id in ["status", "rooms", "sessions", "threads", "state", "send"] {
         assert!(has_attribute(&html, "id", id), "no #{id} on the page");
     }
@@ -812,33 +826,24 @@ async fn the_printed_key_is_exchanged_for_a_cookie_and_nothing_else_lets_in() {
         input_value(&html, "csrf").is_some_and(|c| !c.is_empty()),
         "no csrf field"
     );
-    visitor.page("/?room=default").await;
+    visitor.page("?room=default").await;
+    // Without its slash, the address leads to the page (whose links are relative to it).
+    let reply = anonymous.get(&format!("/view/{}", ui.key)).await;
+    assert!((300..400).contains(&reply.status), "{reply:?}");
+    assert_eq!(
+        reply.header("location"),
+        Some(format!("/view/{}/", ui.key).as_str())
+    );
     // Another loopback name for the same server is fine.
     let reply = visitor
-        .get_with("/", &[("host", &format!("localhost:{port}"))])
+        .get_with("", &[("host", &format!("localhost:{port}"))])
         .await;
     assert_eq!(reply.status, 200, "Host localhost: {reply:?}");
 
-    // A cookie nobody was given.
-    let (name, value) = visitor.cookie.as_deref().unwrap().split_once('=').unwrap();
-    let forged = format!(
-        "{name}={}",
-        if value.starts_with('0') { "1" } else { "0" }.repeat(value.len())
-    );
-    let mut forger = ui.visitor();
-    forger.cookie = Some(forged);
-    let reply = forger.get("/").await;
-    assert_eq!(reply.status, 401, "a made-up cookie: {reply:?}");
-
     // A page reached by another name (DNS rebinding) is refused, whatever it carries.
     for host in ["evil.example", &format!("evil.example:{port}")] {
-        let reply = visitor.get_with("/", &[("host", host)]).await;
-        assert_eq!(reply.status, 403, "Host {host} with the cookie: {reply:?}");
-        let reply = anonymous
-            .get_with(&format!("/?key={}", ui.key), &[("host", host)])
-            .await;
+        let reply = visitor.get_with("", &[("host", host)]).await;
         assert_eq!(reply.status, 403, "Host {host} with the key: {reply:?}");
-        assert!(reply.header("set-cookie").is_none(), "{reply:?}");
     }
 }
 
@@ -848,10 +853,12 @@ async fn a_send_without_the_page_csrf_value_or_from_another_origin_is_refused() 
     let path = db.path();
     register_in(&path, "default", "bob");
     let ui = Ui::start(&path, &[], &[]).await;
-    let visitor = ui.signed_in().await;
-    let csrf = input_value(&visitor.page("/").await, "csrf").expect("the page's csrf field");
+    let visitor = ui.signed_in();
+    let csrf = input_value(&visitor.page("").await, "csrf").expect("the page's csrf field");
     let wrong = if csrf.starts_with('0') { "1" } else { "0" }.repeat(csrf.len().max(1));
     let origin = ui.base.clone();
+    // The same host on another port is another site's server.
+    let other_port = another_port(&ui.base);
 
     let refused = [
         (
@@ -874,23 +881,34 @@ async fn a_send_without_the_page_csrf_value_or_from_another_origin_is_refused() 
             send_fields("ops", "bob", "attempt from another origin", &csrf),
             Some("http://evil.example"),
         ),
+        (
+            "an Origin on another port",
+            send_fields("ops", "bob", "attempt from another port", &csrf),
+            Some(other_port.as_str()),
+        ),
     ];
     for (what, fields, origin) in &refused {
-        let reply = visitor.post_form("/ui/send", fields, *origin).await;
+        let reply = visitor.post_form("send", fields, *origin).await;
         assert_eq!(reply.status, 403, "{what}: {reply:?}");
     }
+    let wrong_key = if ui.key.starts_with('0') { "1" } else { "0" }.repeat(64);
     let reply = ui
         .visitor()
         .post_form(
-            "/ui/send",
-            &send_fields("ops", "bob", "attempt without the cookie", &csrf),
+            &format!("/view/{wrong_key}/send"),
+            &send_fields("ops", "bob", "attempt at another address", &csrf),
             Some(&origin),
         )
         .await;
-    assert!(
-        (400..500).contains(&reply.status),
-        "without the cookie: {reply:?}"
+    assert_eq!(
+        reply.status, 401,
+        "at an address with a wrong key: {reply:?}"
     );
+    // A room that cannot be one.
+    let mut fields = send_fields("ops", "bob", "attempt in room *", &csrf);
+    fields.push(("room", "*"));
+    let reply = visitor.post_form("send", &fields, Some(&origin)).await;
+    assert_eq!(reply.status, 400, "room *: {reply:?}");
     let got = inbox_in(&path, "default", "bob");
     assert!(
         got.iter()
@@ -901,7 +919,7 @@ async fn a_send_without_the_page_csrf_value_or_from_another_origin_is_refused() 
     let body = "sent with the page's csrf";
     let reply = visitor
         .post_form(
-            "/ui/send",
+            "send",
             &send_fields("ops", "bob", body, &csrf),
             Some(&origin),
         )
@@ -910,6 +928,22 @@ async fn a_send_without_the_page_csrf_value_or_from_another_origin_is_refused() 
     let got = inbox_in(&path, "default", "bob");
     let stored = with_body(&got, body).unwrap_or_else(|| panic!("not stored: {got:?}"));
     assert_eq!(stored["from_name"], "ops", "{stored}");
+    // A body as large as a message may be (under the 1 MiB default), each character two bytes
+    // and percent-encoded to six: the form takes what send_message takes.
+    let large = "é".repeat(450_000);
+    let reply = visitor
+        .post_form(
+            "send",
+            &send_fields("ops", "bob", &large, &csrf),
+            Some(&origin),
+        )
+        .await;
+    assert!(passed(&reply), "a 900 KB body: {}", reply.status);
+    let got = inbox_in(&path, "default", "bob");
+    assert!(
+        with_body(&got, &large).is_some(),
+        "the large body was not stored whole"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -932,7 +966,7 @@ async fn the_served_html_escapes_hostile_text() {
         ],
     );
     let ui = Ui::start(&path, &[], &[]).await;
-    let html = ui.signed_in().await.page("/").await;
+    let html = ui.signed_in().page("").await;
     assert!(
         html.contains("&lt;script&gt;window.__pwned=1&lt;/script&gt;"),
         "the body is not shown escaped"
@@ -960,7 +994,7 @@ async fn ui_listens_on_the_port_given() {
         .port();
     let ui = Ui::start(&db.path(), &[], &["--port", &port.to_string()]).await;
     assert_eq!(ui.base, format!("http://127.0.0.1:{port}"), "{}", ui.url);
-    ui.signed_in().await.page("/").await;
+    ui.signed_in().page("").await;
 }
 
 #[cfg(unix)]
@@ -968,7 +1002,7 @@ async fn ui_listens_on_the_port_given() {
 async fn ui_stops_when_terminated() {
     let db = TempDb::new("web-term");
     let mut ui = Ui::start(&db.path(), &[], &[]).await;
-    ui.signed_in().await.page("/").await;
+    ui.signed_in().page("").await;
     unsafe {
         libc::kill(ui.pid() as libc::pid_t, libc::SIGTERM);
     }
@@ -1004,14 +1038,24 @@ async fn the_hub_page_admits_a_token_to_its_room_only() {
         .post_form("/ui/signin", &[("token", &wrong)], Some(&hub.base))
         .await;
     assert_eq!(reply.status, 401, "a wrong token: {reply:?}");
-    assert!(reply.header("set-cookie").is_none(), "{reply:?}");
+    assert!(reply.header("location").is_none(), "{reply:?}");
     assert!(
         has_attribute(&reply.body, "id", "signin"),
         "the sign-in page again: {reply:?}"
     );
+    // A sign-in posted by a page on another port of the hub's host (a login forgery).
+    let reply = anonymous
+        .post_form(
+            "/ui/signin",
+            &[("token", &secret)],
+            Some(&another_port(&hub.base)),
+        )
+        .await;
+    assert_eq!(reply.status, 403, "a sign-in from another port: {reply:?}");
+    assert!(reply.header("location").is_none(), "{reply:?}");
 
     let visitor = hub_visitor(&hub, &secret).await;
-    let html = visitor.page("/").await;
+    let html = visitor.page("").await;
     assert!(html.contains("team room message"), "the room's messages");
     assert!(has_attribute(&html, "data-room", "team"));
     assert!(
@@ -1022,12 +1066,12 @@ async fn the_hub_page_admits_a_token_to_its_room_only() {
         !html.contains("other room secret"),
         "another room's message"
     );
-    let reply = visitor.get("/?room=other").await;
+    let reply = visitor.get("?room=other").await;
     assert!(
         !reply.body.contains("other room secret"),
         "?room=other shows another room: {reply:?}"
     );
-    let reply = visitor.get_with("/", &[("host", "evil.example")]).await;
+    let reply = visitor.get_with("", &[("host", "evil.example")]).await;
     assert_eq!(reply.status, 403, "Host evil.example: {reply:?}");
 }
 
@@ -1039,7 +1083,7 @@ async fn a_revoked_token_signs_its_page_out() {
     let (id, secret) = token_with_id(&path, "team", None);
     let hub = Hub::start(&path, &[], &[]).await;
     let visitor = hub_visitor(&hub, &secret).await;
-    let csrf = input_value(&visitor.page("/").await, "csrf").expect("the page's csrf field");
+    let csrf = input_value(&visitor.page("").await, "csrf").expect("the page's csrf field");
 
     let out = cli(&path, &["token", "revoke", &id.to_string()]);
     assert!(
@@ -1047,7 +1091,7 @@ async fn a_revoked_token_signs_its_page_out() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let reply = visitor.get("/").await;
+    let reply = visitor.get("").await;
     assert!(
         !has_attribute(&reply.body, "id", "threads"),
         "the page is still shown: {reply:?}"
@@ -1058,7 +1102,7 @@ async fn a_revoked_token_signs_its_page_out() {
     );
     let reply = visitor
         .post_form(
-            "/ui/send",
+            "send",
             &send_fields("ops", "bob", "sent after the revoke", &csrf),
             Some(&hub.base),
         )
@@ -1072,6 +1116,55 @@ async fn a_revoked_token_signs_its_page_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_ends_the_page_and_its_open_stream() {
+    let db = TempDb::new("web-hub-signout");
+    let path = db.path();
+    register_in(&path, "team", "bob");
+    let secret = token(&path, "team", None);
+    let hub = Hub::start(&path, &[], &[]).await;
+    let visitor = hub_visitor(&hub, &secret).await;
+    let csrf = input_value(&visitor.page("").await, "csrf").expect("the page's csrf field");
+
+    let mut stream = visitor
+        .http
+        .get(visitor.url("events?room=team"))
+        .send()
+        .await
+        .expect("open the page's stream");
+    assert_eq!(stream.status(), 200);
+    let mut seen = String::new();
+    let mut read_until = async |what: &str, seen: &mut String| {
+        let deadline = tokio::time::Instant::now() + common::web::WAIT;
+        while !seen.contains(what) {
+            match tokio::time::timeout_at(deadline, stream.chunk()).await {
+                Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+                other => panic!("no {what:?} on the stream ({other:?}); seen: {seen}"),
+            }
+        }
+    };
+    read_until("event: board", &mut seen).await;
+
+    let reply = visitor
+        .post_form("signout", &[("csrf", &csrf)], Some(&hub.base))
+        .await;
+    assert_eq!(reply.status, 303, "{reply:?}");
+    assert_eq!(reply.header("location"), Some("/"), "{reply:?}");
+    // The open stream learns of it at the next change.
+    say_in(&path, "team", "alice", "bob", "after the sign-out");
+    read_until("event: signed-out", &mut seen).await;
+    assert!(
+        !seen.contains("after the sign-out"),
+        "the stream went on after the sign-out: {seen}"
+    );
+    let reply = visitor.get("").await;
+    assert_eq!(
+        reply.status, 401,
+        "the page's address after the sign-out: {reply:?}"
+    );
+    assert!(has_attribute(&reply.body, "id", "signin"), "{reply:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_bound_to_a_name_sends_from_the_page_only_as_that_name() {
     let db = TempDb::new("web-hub-name");
     let path = db.path();
@@ -1079,11 +1172,11 @@ async fn a_token_bound_to_a_name_sends_from_the_page_only_as_that_name() {
     let secret = token(&path, "team", Some("carol"));
     let hub = Hub::start(&path, &[], &[]).await;
     let visitor = hub_visitor(&hub, &secret).await;
-    let csrf = input_value(&visitor.page("/").await, "csrf").expect("the page's csrf field");
+    let csrf = input_value(&visitor.page("").await, "csrf").expect("the page's csrf field");
 
     let reply = visitor
         .post_form(
-            "/ui/send",
+            "send",
             &send_fields("mallory", "bob", "sent as someone else", &csrf),
             Some(&hub.base),
         )
@@ -1094,7 +1187,7 @@ async fn a_token_bound_to_a_name_sends_from_the_page_only_as_that_name() {
     );
     let reply = visitor
         .post_form(
-            "/ui/send",
+            "send",
             &send_fields("carol", "bob", "sent as carol", &csrf),
             Some(&hub.base),
         )

@@ -1,6 +1,6 @@
 //! The harness of the page tests (`tests/web.rs`): the `claude-c2c ui` process, whose address
-//! (with its key) is read from the first line it prints; a plain HTTP visitor that keeps the
-//! page's cookie by hand; and a headless Chromium driven through chromedriver with fantoccini.
+//! (with its key) is read from the first line it prints; a plain HTTP visitor of a page's
+//! address; and a headless Chromium driven through chromedriver with fantoccini.
 //! chromedriver is started on a free port of its own, in a process group of its own, and
 //! killed with every browser it started when the test ends, passed or not.
 
@@ -39,7 +39,7 @@ pub struct Ui {
     child: tokio::process::Child,
     // Kept open: the server must never write to a closed pipe.
     _stdout: BufReader<tokio::process::ChildStdout>,
-    /// The address it printed, with its key: `http://127.0.0.1:PORT/?key=SECRET`.
+    /// The address it printed, with its key: `http://127.0.0.1:PORT/view/SECRET/`.
     pub url: String,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
@@ -63,7 +63,7 @@ impl Ui {
         let Some((base, key)) = parse_address(&first) else {
             let status = child.try_wait();
             panic!(
-                "ui printed no address of the form http://127.0.0.1:PORT/?key=<64 hex> \
+                "ui printed no address of the form http://127.0.0.1:PORT/view/<64 hex>/ \
                  ({first:?}, exit {status:?}); stderr: {}",
                 log.lock().unwrap()
             );
@@ -96,19 +96,15 @@ impl Ui {
             .map(|s| s.expect("wait for ui"))
     }
 
-    /// A visitor of this page without a cookie.
+    /// A visitor of this server that knows no page's address.
     pub fn visitor(&self) -> Visitor {
         Visitor::new(&self.base)
     }
 
-    /// A visitor let in by the key: it follows the printed address, which must answer 303 to
-    /// `/` and set a cookie (`HttpOnly`, `SameSite=Strict`); the visitor keeps it.
-    pub async fn signed_in(&self) -> Visitor {
+    /// A visitor of the printed address.
+    pub fn signed_in(&self) -> Visitor {
         let mut visitor = self.visitor();
-        let reply = send(visitor.http.get(&self.url)).await;
-        assert_eq!(reply.status, 303, "the key's address: {reply:?}");
-        assert_eq!(reply.header("location"), Some("/"), "{reply:?}");
-        visitor.keep_cookie(&reply);
+        visitor.home = Some(format!("/view/{}/", self.key));
         visitor
     }
 }
@@ -116,24 +112,27 @@ impl Ui {
 /// `(http://127.0.0.1:PORT, SECRET)` of a printed address, if it has the promised form.
 fn parse_address(line: &str) -> Option<(String, String)> {
     let rest = line.strip_prefix("http://127.0.0.1:")?;
-    let (port, key) = rest.split_once("/?key=")?;
+    let (port, key) = rest.split_once("/view/")?;
+    let key = key.strip_suffix('/')?;
     port.parse::<u16>().ok()?;
     (key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()))
         .then(|| (format!("http://127.0.0.1:{port}"), key.to_string()))
 }
 
-/// A plain HTTP client of the page that follows no redirect and keeps one cookie by hand.
+/// A plain HTTP client of the page that follows no redirect. A path that starts with `/` is
+/// the server's; any other is relative to the visitor's own page (`/view/ID/`), once it has
+/// one: `""` is the page, `"send"` its form's address, `"?room=R"` room R.
 pub struct Visitor {
     /// The client.
     pub http: reqwest::Client,
     /// `http://HOST:PORT` of the page's server.
     pub base: String,
-    /// The cookie it sends, as `NAME=VALUE`.
-    pub cookie: Option<String>,
+    /// The path of its own page, `/view/ID/`, once let in.
+    pub home: Option<String>,
 }
 
 impl Visitor {
-    /// A visitor of the server at `base`, without a cookie.
+    /// A visitor of the server at `base`, without a page yet.
     pub fn new(base: &str) -> Visitor {
         install_provider();
         let http = reqwest::Client::builder()
@@ -144,57 +143,66 @@ impl Visitor {
         Visitor {
             http,
             base: base.to_string(),
-            cookie: None,
+            home: None,
         }
     }
 
-    /// Keeps the cookie `reply` sets, which must be `HttpOnly` and `SameSite=Strict`.
-    pub fn keep_cookie(&mut self, reply: &Reply) {
-        let set = reply
-            .header("set-cookie")
-            .unwrap_or_else(|| panic!("no cookie set: {reply:?}"));
-        let flags: Vec<String> = set
-            .split(';')
-            .skip(1)
-            .map(|f| f.trim().to_ascii_lowercase())
-            .collect();
-        assert!(flags.iter().any(|f| f == "httponly"), "not HttpOnly: {set}");
+    /// The full address of `path` (see [`Visitor`]).
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with('/') {
+            return format!("{}{path}", self.base);
+        }
+        let home = self
+            .home
+            .as_deref()
+            .unwrap_or_else(|| panic!("{path:?} is relative to a page this visitor lacks"));
+        format!("{}{home}{path}", self.base)
+    }
+
+    /// Takes the page `reply` (a sign-in) sends the visitor to as its own; no cookie may come
+    /// with it (browsers would send one to every port of the host).
+    pub fn follow_home(&mut self, reply: &Reply) {
+        assert_eq!(reply.status, 303, "{reply:?}");
+        assert!(reply.header("set-cookie").is_none(), "a cookie: {reply:?}");
+        let to = reply
+            .header("location")
+            .unwrap_or_else(|| panic!("no page to go to: {reply:?}"));
+        let id = to
+            .strip_prefix("/view/")
+            .and_then(|rest| rest.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("not a page's address: {to:?}"));
         assert!(
-            flags.iter().any(|f| f == "samesite=strict"),
-            "not SameSite=Strict: {set}"
+            id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "the page's id is not 32 random bytes: {to:?}"
         );
-        let pair = set.split(';').next().unwrap().trim();
-        assert!(pair.contains('=') && !pair.ends_with('='), "{set}");
-        self.cookie = Some(pair.to_string());
+        self.home = Some(to.to_string());
     }
 
-    /// `GET path` with the cookie, if any, and the extra `headers`.
+    /// `GET path` with the extra `headers`.
     pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut request = self.http.get(format!("{}{path}", self.base));
-        if let Some(cookie) = &self.cookie {
-            request = request.header("cookie", cookie);
-        }
+        let mut request = self.http.get(self.url(path));
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
         send(request).await
     }
 
-    /// `GET path` with the cookie, if any.
+    /// `GET path`.
     pub async fn get(&self, path: &str) -> Reply {
         self.get_with(path, &[]).await
     }
 
-    /// The page at `path`, which must answer 200 with HTML.
+    /// The page at `path`, which must answer 200 with HTML and set no cookie.
     pub async fn page(&self, path: &str) -> String {
         let reply = self.get(path).await;
         assert_eq!(reply.status, 200, "GET {path}: {reply:?}");
         assert!(is_html(&reply), "GET {path} is not HTML: {reply:?}");
+        assert!(reply.header("set-cookie").is_none(), "a cookie: {reply:?}");
         reply.body
     }
 
-    /// `POST path` of the form `fields` (as a browser encodes it), with the cookie, if any, and
-    /// `Origin: origin` if given.
+    /// `POST path` of the form `fields` (as a browser encodes it), with `Origin: origin` if
+    /// given.
     pub async fn post_form(
         &self,
         path: &str,
@@ -203,12 +211,9 @@ impl Visitor {
     ) -> Reply {
         let mut request = self
             .http
-            .post(format!("{}{path}", self.base))
+            .post(self.url(path))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form_encode(fields));
-        if let Some(cookie) = &self.cookie {
-            request = request.header("cookie", cookie);
-        }
         if let Some(origin) = origin {
             request = request.header("origin", origin);
         }

@@ -561,7 +561,7 @@ fn remote(settings: &Settings, cli: &Cli, matches: &ArgMatches) -> Result<(), Fa
             let base = settings.hub_target()?.expect("a hub is set").base;
             Err(Failure::Usage(format!(
                 "the hub serves the page itself: open {base}/ in a browser and sign in with a \
-                 token (`claude-c2c ui` without --hub serves this machine's database)"
+                 token (`claude-c2c ui` without --hub or C2C_HUB serves this machine's database)"
             )))
         }
         Some(("token", _)) => Err(Failure::Usage(

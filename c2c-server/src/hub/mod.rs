@@ -156,9 +156,8 @@ pub fn run(settings: Settings, args: &HubArgs) -> Result<(), String> {
         access: crate::ui::access::Access::new(
             crate::ui::access::Gate::Tokens(Mutex::new(page_tokens)),
             hub.allowed_hosts.clone(),
-            bound.port(),
-            tls.is_some(),
-        ),
+        )
+        .map_err(|e| format!("cannot start the page: {e}"))?,
     });
     let scheme = if tls.is_some() { "https" } else { "http" };
     if !bound.ip().is_loopback() && tls.is_none() {

@@ -428,22 +428,37 @@ pub struct Shown {
     pub receipts: Vec<Receipt>,
 }
 
-/// The latest `limit` messages of `room`, oldest first, each body cut to `max_chars`
-/// characters, with their receipts. Reads only.
+/// The latest `limit` messages of `room` (only those from or to `only`, and broadcasts, when
+/// given), oldest first, each body cut to `max_chars` characters, with their receipts. Reads
+/// only.
 pub fn latest(
     db: &Connection,
     room: &str,
+    only: Option<&str>,
     limit: u32,
     max_chars: usize,
 ) -> rusqlite::Result<Vec<Shown>> {
-    let mut stmt = db.prepare_cached(
-        "SELECT * FROM (
-           SELECT id, from_session, from_name, to_name, substr(body, 1, ?3), tag, created_at,
-                  reply_to, read_at, length(body)
-             FROM messages WHERE room = ?1 ORDER BY id DESC LIMIT ?2)
-          ORDER BY id",
-    )?;
-    let rows = stmt.query_map(params![room, limit, max_chars as i64], |r| {
+    // The ids come from the indexes alone (for `only`, three walks of (room, name, id) merged);
+    // only the rows shown are read, bodies and all.
+    let ids = match only {
+        // (?4, always null here, is named so that both statements take the same parameters.)
+        None => "SELECT id FROM messages WHERE room = ?1 AND ?4 IS NULL ORDER BY id DESC LIMIT ?2",
+        Some(_) => {
+            "SELECT id FROM (SELECT id FROM messages WHERE room = ?1 AND from_name = ?4
+                               ORDER BY id DESC LIMIT ?2)
+             UNION SELECT id FROM (SELECT id FROM messages WHERE room = ?1 AND to_name = ?4
+                                    ORDER BY id DESC LIMIT ?2)
+             UNION SELECT id FROM (SELECT id FROM messages WHERE room = ?1 AND to_name = '*'
+                                    ORDER BY id DESC LIMIT ?2)
+             ORDER BY id DESC LIMIT ?2"
+        }
+    };
+    let mut stmt = db.prepare_cached(&format!(
+        "SELECT id, from_session, from_name, to_name, substr(body, 1, ?3), tag, created_at,
+                reply_to, read_at, length(body)
+           FROM messages WHERE id IN ({ids}) ORDER BY id"
+    ))?;
+    let rows = stmt.query_map(params![room, limit, max_chars as i64, only], |r| {
         Ok((row(r)?, r.get::<_, i64>(9)?))
     })?;
     let found: Vec<(Message, i64)> = rows.collect::<rusqlite::Result<_>>()?;

@@ -825,3 +825,36 @@ fn delivering_what_was_delivered_before_writes_nothing() {
     db.pragma_update(None, "query_only", true).unwrap();
     assert!(messages::deliver(&db, "b", &unread, messages::Via::Wait).is_err());
 }
+
+#[test]
+fn the_latest_messages_come_oldest_first_cut_and_for_one_name_its_own() {
+    let db = db();
+    let (a, b, carol) = (
+        register(&db, "a"),
+        register(&db, "b"),
+        register(&db, "carol"),
+    );
+    let to_carol = messages::send(&db, &a, "carol", "for carol", None, None).unwrap();
+    let broadcast = messages::send(&db, &b, "*", "for everyone", None, None).unwrap();
+    let from_carol = messages::send(&db, &carol, "a", "from carol", None, None).unwrap();
+    let mut last = 0;
+    for i in 0..30 {
+        last = messages::send(&db, &a, "b", &format!("chatter {i} ✓"), None, None).unwrap();
+    }
+    let latest = messages::latest(&db, ROOM, None, 5, 8).unwrap();
+    let shown: Vec<i64> = latest.iter().map(|s| s.message.id).collect();
+    assert_eq!(shown, ((last - 4)..=last).collect::<Vec<_>>());
+    // Cut by characters, not bytes; the whole length is kept.
+    assert_eq!(latest[4].message.body, "chatter ");
+    assert_eq!(latest[4].body_chars, "chatter 29 ✓".chars().count());
+    assert_eq!(latest[4].receipts.len(), 1, "b's receipt, queued");
+    // Carol's own and the broadcast, however much others said since.
+    let hers = messages::latest(&db, ROOM, Some("carol"), 5, 100).unwrap();
+    let shown: Vec<i64> = hers.iter().map(|s| s.message.id).collect();
+    assert_eq!(shown, vec![to_carol, broadcast, from_carol]);
+    assert!(
+        messages::latest(&db, "other", None, 5, 100)
+            .unwrap()
+            .is_empty()
+    );
+}

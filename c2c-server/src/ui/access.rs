@@ -1,30 +1,33 @@
-//! Who may see the page. Every request must name this server in its `Host` (and, when a
-//! browser sends one, its `Origin`), so that no other site reaches it by DNS rebinding or a
-//! cross-site form. A browser is let in once, by the per-run key of `claude-c2c ui` (in the
-//! address it printed) or by a hub token typed into the sign-in form, and from then on is
-//! known by a random cookie (`HttpOnly`, `SameSite=Strict`) that names its [`Viewer`]. A form
-//! that writes also carries the viewer's own random `csrf` value. A token's viewer is checked
-//! against the token on every request, so a revoke signs it out at once.
+//! Who may see the page. Every request must name this server in its `Host`, and a browser's
+//! `Origin`, when it sends one, must be this very server (scheme, host and port), so that no
+//! other site reaches the page by DNS rebinding or a cross-site form. A browser is let in by a
+//! secret in the page's address, `/view/ID/`: the per-run key of `claude-c2c ui`, or on the hub
+//! the id of a [`Viewer`] that a token typed into the sign-in form made. No cookie is used:
+//! browsers send a host's cookies to every port of it, where another local user's server could
+//! collect them. A form that writes also carries the viewer's own random `csrf` value. A token's
+//! viewer is checked against the token on every request, so a revoke signs it out at once.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 
 use super::{Ui, html};
 use crate::hub::guard::{host_allowed, origin_allowed, request_host};
+use crate::server::in_place;
 use crate::store::tokens::{self, random_hex};
 
-/// How many signed-in viewers are remembered; the oldest is forgotten beyond that (its browser
-/// is asked to sign in again).
+/// How many signed-in viewers the hub remembers; beyond that, the one unused longest is
+/// forgotten (its browser is asked to sign in again).
 const MAX_VIEWERS: usize = 1024;
 
 /// What lets a browser in.
 pub enum Gate {
-    /// The per-run key of `claude-c2c ui`; its viewer sees every room.
+    /// The per-run key of `claude-c2c ui`, the id of its one viewer, who sees every room.
     Key(String),
     /// A hub token, looked up on this connection; its viewer sees the token's room.
     Tokens(Mutex<rusqlite::Connection>),
@@ -33,45 +36,68 @@ pub enum Gate {
 /// A browser that was let in.
 #[derive(Debug, Clone)]
 pub struct Viewer {
+    /// The secret in its address, `/view/ID/`.
+    pub id: String,
     /// The room it may see; `None`: every room.
     pub room: Option<String>,
     /// The one name it may send as, if its token is bound to one.
     pub name: Option<String>,
     /// The token that let it in, if any.
     pub token: Option<i64>,
-    /// The value its forms must carry, unknown to other sites.
+    /// The value its forms must carry.
     pub csrf: String,
-    /// Whether a sign-out is offered (a token's viewer).
-    pub signed_in: bool,
+}
+
+impl Viewer {
+    /// The address of its page, which its other addresses start with.
+    pub fn base(&self) -> String {
+        format!("/view/{}/", self.id)
+    }
+
+    /// Whether it signed in with a token (and may sign out).
+    pub fn signed_in(&self) -> bool {
+        self.token.is_some()
+    }
 }
 
 /// The gate and the viewers let in through it.
 pub struct Access {
     gate: Gate,
     allowed_hosts: Vec<String>,
-    cookie: String,
-    secure: bool,
-    viewers: Mutex<Viewers>,
+    // The key's viewer (`claude-c2c ui`), or none (the hub).
+    local: Option<Viewer>,
+    // The hub's signed-in viewers by id, with when each was last used.
+    viewers: Mutex<HashMap<String, (Viewer, Instant)>>,
 }
 
-#[derive(Default)]
-struct Viewers {
-    by_cookie: HashMap<String, Viewer>,
-    order: VecDeque<String>,
+/// Why a request's viewer is not let in.
+pub enum Refusal {
+    /// The id names no viewer (mistyped, signed out, forgotten, or of an earlier run), or its
+    /// token was revoked.
+    Unknown,
+    /// The tokens could not be read.
+    Unavailable(String),
 }
 
 impl Access {
-    /// Lets in through `gate` requests that name one of `allowed_hosts`, on the server at
-    /// `port` (its cookie is named after it: browsers share cookies between a host's ports);
-    /// `secure` marks the cookie for HTTPS only.
-    pub fn new(gate: Gate, allowed_hosts: Vec<String>, port: u16, secure: bool) -> Self {
-        Access {
+    /// Lets in through `gate` requests that name one of `allowed_hosts`.
+    pub fn new(gate: Gate, allowed_hosts: Vec<String>) -> Result<Self, getrandom::Error> {
+        let local = match &gate {
+            Gate::Key(key) => Some(Viewer {
+                id: key.clone(),
+                room: None,
+                name: None,
+                token: None,
+                csrf: random_hex()?,
+            }),
+            Gate::Tokens(_) => None,
+        };
+        Ok(Access {
             gate,
             allowed_hosts,
-            cookie: format!("c2c_ui_{port}"),
-            secure,
-            viewers: Mutex::new(Viewers::default()),
-        }
+            local,
+            viewers: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Whether the sign-in form for tokens is offered (the hub), rather than a key.
@@ -79,77 +105,101 @@ impl Access {
         matches!(self.gate, Gate::Tokens(_))
     }
 
-    fn viewers(&self) -> std::sync::MutexGuard<'_, Viewers> {
+    fn viewers(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Viewer, Instant)>> {
         self.viewers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    // Remembers a new viewer and returns its cookie value.
-    fn admit(&self, mut viewer: Viewer) -> Result<String, getrandom::Error> {
-        let cookie = random_hex()?;
-        viewer.csrf = random_hex()?;
+    // Remembers a new viewer for `token` and returns it.
+    fn admit(&self, token: &tokens::Token) -> Result<Viewer, getrandom::Error> {
+        let viewer = Viewer {
+            id: random_hex()?,
+            room: Some(token.room.clone()),
+            name: token.name.clone(),
+            token: Some(token.id),
+            csrf: random_hex()?,
+        };
         let mut viewers = self.viewers();
-        while viewers.order.len() >= MAX_VIEWERS {
-            if let Some(old) = viewers.order.pop_front() {
-                viewers.by_cookie.remove(&old);
-            }
+        while viewers.len() >= MAX_VIEWERS {
+            let oldest = viewers
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(id, _)| id.clone());
+            match oldest {
+                Some(id) => viewers.remove(&id),
+                None => break,
+            };
         }
-        viewers.order.push_back(cookie.clone());
-        viewers.by_cookie.insert(cookie.clone(), viewer);
-        Ok(cookie)
+        viewers.insert(viewer.id.clone(), (viewer.clone(), Instant::now()));
+        Ok(viewer)
     }
 
-    fn forget(&self, cookie: &str) {
-        let mut viewers = self.viewers();
-        viewers.by_cookie.remove(cookie);
-        viewers.order.retain(|c| c != cookie);
+    fn forget(&self, id: &str) {
+        self.viewers().remove(id);
     }
 
-    // The viewer the request's cookie names, if it is still let in.
-    fn viewer(&self, headers: &HeaderMap) -> Option<Viewer> {
-        let cookie = cookie_value(headers, &self.cookie)?;
-        let viewer = self.viewers().by_cookie.get(cookie).cloned()?;
-        if !self.still_let_in(&viewer) {
-            self.forget(cookie);
-            return None;
+    /// The viewer whose address holds `id`, if it is let in (the key's viewer, or a signed-in
+    /// viewer whose token is not revoked).
+    pub fn viewer(&self, id: &str) -> Result<Viewer, Refusal> {
+        if let Some(local) = &self.local {
+            return if same_secret(id, &local.id) {
+                Ok(local.clone())
+            } else {
+                Err(Refusal::Unknown)
+            };
         }
-        Some(viewer)
-    }
-
-    /// Whether `viewer` is still let in: its token (if any) is not revoked.
-    pub fn still_let_in(&self, viewer: &Viewer) -> bool {
-        match (viewer.token, &self.gate) {
-            (Some(token), Gate::Tokens(conn)) => {
+        let viewer = {
+            let mut viewers = self.viewers();
+            let Some((viewer, used)) = viewers.get_mut(id) else {
+                return Err(Refusal::Unknown);
+            };
+            *used = Instant::now();
+            viewer.clone()
+        };
+        if let (Some(token), Gate::Tokens(conn)) = (viewer.token, &self.gate) {
+            let live = in_place(|| {
                 let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-                matches!(tokens::is_live(&conn, token), Ok(true))
+                tokens::is_live(&conn, token)
+            });
+            match live {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.forget(id);
+                    return Err(Refusal::Unknown);
+                }
+                Err(e) => return Err(Refusal::Unavailable(e.to_string())),
             }
-            _ => true,
         }
-    }
-
-    fn set_cookie(&self, value: &str) -> HeaderValue {
-        let secure = if self.secure { "; Secure" } else { "" };
-        HeaderValue::from_str(&format!(
-            "{}={value}; Path=/; HttpOnly; SameSite=Strict{secure}",
-            self.cookie
-        ))
-        .unwrap_or_else(|_| HeaderValue::from_static(""))
-    }
-
-    fn clear_cookie(&self) -> HeaderValue {
-        HeaderValue::from_str(&format!(
-            "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
-            self.cookie
-        ))
-        .unwrap_or_else(|_| HeaderValue::from_static(""))
+        Ok(viewer)
     }
 }
 
-/// Checks `Host` and `Origin`, finds the request's viewer (put into its extensions when there
-/// is one), and adds the headers that keep the page to itself.
-pub async fn door(State(ui): State<Arc<Ui>>, mut req: Request, next: Next) -> Response {
+/// The answer for a browser that `refusal` keeps out of a page: on the hub the sign-in form,
+/// else a pointer to the address `claude-c2c ui` printed.
+pub fn refused(ui: &Ui, refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::Unknown if ui.access.takes_tokens() => html::sign_in_page(
+            StatusCode::UNAUTHORIZED,
+            Some(
+                "this page's address is no longer signed in (signed out, token revoked, or the hub restarted): sign in again",
+            ),
+        ),
+        Refusal::Unknown => html::message_page(
+            StatusCode::UNAUTHORIZED,
+            "Open the page by its address",
+            "this address is not this run's: open the address `claude-c2c ui` printed last (it holds a key, new each run)",
+        ),
+        Refusal::Unavailable(e) => html::message_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The tokens cannot be read",
+            &format!("{e}; try again in a moment"),
+        ),
+    }
+}
+
+/// Checks `Host` and `Origin`, and adds the headers that keep the page to itself.
+pub async fn door(State(ui): State<Arc<Ui>>, req: Request, next: Next) -> Response {
     let access = &ui.access;
     let host = request_host(&req);
-    let headers = req.headers();
     if !host
         .as_deref()
         .is_some_and(|h| host_allowed(&access.allowed_hosts, h))
@@ -165,9 +215,14 @@ pub async fn door(State(ui): State<Arc<Ui>>, mut req: Request, next: Next) -> Re
             ),
         );
     }
-    if let Some(origin) = headers.get(header::ORIGIN) {
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("(not text)");
-        if !origin_allowed(&access.allowed_hosts, origin) {
+        // This very server: another port of the same host is another site's server.
+        let same = origin.split_once("://").is_some_and(|(_, authority)| {
+            host.as_deref()
+                .is_some_and(|h| authority.eq_ignore_ascii_case(h))
+        });
+        if !same || !origin_allowed(&access.allowed_hosts, origin) {
             return html::message_page(
                 StatusCode::FORBIDDEN,
                 "Refused",
@@ -175,8 +230,6 @@ pub async fn door(State(ui): State<Arc<Ui>>, mut req: Request, next: Next) -> Re
             );
         }
     }
-    let viewer = access.viewer(headers);
-    req.extensions_mut().insert(viewer);
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     headers.insert(
@@ -190,6 +243,8 @@ pub async fn door(State(ui): State<Arc<Ui>>, mut req: Request, next: Next) -> Re
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // The address holds the secret: it must not travel to any other site. (With
+    // `no-referrer`, Chromium sends `Origin: null` on the page's own form posts.)
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
@@ -201,73 +256,16 @@ pub async fn door(State(ui): State<Arc<Ui>>, mut req: Request, next: Next) -> Re
     response
 }
 
-/// Swaps the per-run `key` of the address for a cookie, and sends the browser to the page
-/// without the key in its address (nor in its history).
-pub fn key_exchange(ui: &Ui, key: &str, room: Option<&str>) -> Response {
-    let Gate::Key(expected) = &ui.access.gate else {
-        return let_in_page(ui, None);
-    };
-    if !same_secret(key.trim(), expected) {
-        return let_in_page(
-            ui,
-            Some(
-                "the key in this address is not this run's: open the address `claude-c2c ui` printed last",
-            ),
-        );
-    }
-    let viewer = Viewer {
-        room: None,
-        name: None,
-        token: None,
-        csrf: String::new(),
-        signed_in: false,
-    };
-    admitted(ui, viewer, room.unwrap_or(""))
-}
-
-// Lets `viewer` in: a cookie, and back to the page (of `room`, if any).
-fn admitted(ui: &Ui, viewer: Viewer, room: &str) -> Response {
-    let cookie = match ui.access.admit(viewer) {
-        Ok(cookie) => cookie,
-        Err(e) => {
-            return html::message_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Cannot sign in",
-                &format!("no random numbers for a cookie: {e}"),
-            );
-        }
-    };
-    let to = if room.is_empty() {
-        super::Redirect::to("/").into_response()
-    } else {
-        super::back_to(room).into_response()
-    };
-    let mut response = (StatusCode::SEE_OTHER, to).into_response();
-    *response.status_mut() = StatusCode::SEE_OTHER;
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, ui.access.set_cookie(&cookie));
-    response
-}
-
-/// The page for a browser that is not let in: the hub's sign-in form, or a pointer to the
-/// address `claude-c2c ui` printed; `error` says why the last try failed.
-pub fn let_in_page(ui: &Ui, error: Option<&str>) -> Response {
+/// `GET /`: the hub's sign-in form, or a pointer to the address `claude-c2c ui` printed.
+pub async fn front(State(ui): State<Arc<Ui>>) -> Response {
     if ui.access.takes_tokens() {
-        let status = if error.is_some() {
-            StatusCode::UNAUTHORIZED
-        } else {
-            StatusCode::OK
-        };
-        return html::sign_in_page(status, error);
+        return html::sign_in_page(StatusCode::OK, None);
     }
     html::message_page(
         StatusCode::UNAUTHORIZED,
         "Open the page by its address",
-        error.unwrap_or(
-            "this page needs the address `claude-c2c ui` printed (it holds a key, new each run); \
-             open that address in this browser",
-        ),
+        "this page is at the address `claude-c2c ui` printed (it holds a key, new each run); \
+         open that address in this browser",
     )
 }
 
@@ -279,9 +277,10 @@ pub struct SignIn {
     pub token: String,
 }
 
-/// `POST /ui/signin`: lets a browser in by a hub token.
+/// `POST /ui/signin`: lets a browser in by a hub token, sending it to its own page's address.
 pub async fn sign_in(
     State(ui): State<Arc<Ui>>,
+    headers: HeaderMap,
     form: Result<axum::Form<SignIn>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Gate::Tokens(conn) = &ui.access.gate else {
@@ -291,32 +290,33 @@ pub async fn sign_in(
             "this page is opened by the address `claude-c2c ui` printed, not by a token",
         );
     };
+    if cross_site(&headers) {
+        return html::message_page(StatusCode::FORBIDDEN, "Refused", NOT_FROM_PAGE);
+    }
     let token = match form {
         Ok(axum::Form(form)) => form.token,
         Err(e) => {
-            return let_in_page(
-                &ui,
+            return html::sign_in_page(
+                StatusCode::BAD_REQUEST,
                 Some(&format!("the form could not be read: {}", e.body_text())),
             );
         }
     };
-    let found = {
+    let found = in_place(|| {
         let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
         tokens::find(&conn, token.trim())
-    };
+    });
     match found {
-        Ok(Some(token)) => {
-            let viewer = Viewer {
-                room: Some(token.room.clone()),
-                name: token.name.clone(),
-                token: Some(token.id),
-                csrf: String::new(),
-                signed_in: true,
-            };
-            admitted(&ui, viewer, "")
-        }
-        Ok(None) => let_in_page(
-            &ui,
+        Ok(Some(token)) => match ui.access.admit(&token) {
+            Ok(viewer) => Redirect::to(&viewer.base()).into_response(),
+            Err(e) => html::message_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Cannot sign in",
+                &format!("no random numbers for the page's address: {e}"),
+            ),
+        },
+        Ok(None) => html::sign_in_page(
+            StatusCode::UNAUTHORIZED,
             Some(
                 "that token is not valid here (mistyped, revoked, or of another hub): make one on the hub with claude-c2c token create --room ROOM",
             ),
@@ -337,27 +337,23 @@ pub struct SignOut {
     pub csrf: String,
 }
 
-/// `POST /ui/signout`: forgets the browser's viewer.
+/// `POST /view/ID/signout`: forgets the viewer, whose address then leads nowhere.
 pub async fn sign_out(
     State(ui): State<Arc<Ui>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
     headers: HeaderMap,
-    axum::Extension(viewer): axum::Extension<Option<Viewer>>,
     form: Result<axum::Form<SignOut>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    if let (Some(viewer), Ok(axum::Form(form))) = (viewer, form) {
-        if !from_page(&viewer, &form.csrf, &headers) {
-            return html::message_page(StatusCode::FORBIDDEN, "Refused", NOT_FROM_PAGE);
-        }
-        if let Some(cookie) = cookie_value(&headers, &ui.access.cookie) {
-            ui.access.forget(cookie);
-        }
+    let viewer = match ui.access.viewer(&id) {
+        Ok(viewer) => viewer,
+        Err(refusal) => return refused(&ui, refusal),
+    };
+    let csrf = form.map(|axum::Form(f)| f.csrf).unwrap_or_default();
+    if !from_page(&viewer, &csrf, &headers) {
+        return html::message_page(StatusCode::FORBIDDEN, "Refused", NOT_FROM_PAGE);
     }
-    let mut response = (StatusCode::SEE_OTHER, super::Redirect::to("/")).into_response();
-    *response.status_mut() = StatusCode::SEE_OTHER;
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, ui.access.clear_cookie());
-    response
+    ui.access.forget(&viewer.id);
+    Redirect::to("/").into_response()
 }
 
 /// Why a form is refused that did not come from the viewer's own page.
@@ -367,31 +363,23 @@ pub const NOT_FROM_PAGE: &str =
 /// Whether a form came from this viewer's page: it carries the viewer's `csrf` value, and the
 /// browser does not say another site sent it.
 pub fn from_page(viewer: &Viewer, csrf: &str, headers: &HeaderMap) -> bool {
-    let cross_site = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|site| site != "same-origin" && site != "none");
-    !cross_site && same_secret(csrf, &viewer.csrf)
+    !cross_site(headers) && same_secret(csrf, &viewer.csrf)
 }
 
-/// The value of the cookie `name` in the request's `Cookie` headers.
-fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+// Whether the browser says another site sent the request.
+fn cross_site(headers: &HeaderMap) -> bool {
     headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim())
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site != "same-origin" && site != "none")
 }
 
 // Compares secrets in time that does not depend on where they differ.
 fn same_secret(given: &str, expected: &str) -> bool {
     let (a, b) = (given.as_bytes(), expected.as_bytes());
-    a.len() == b.len()
+    !b.is_empty()
+        && a.len() == b.len()
         && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-        && !b.is_empty()
 }
 
 /// `text` percent-encoded for a query value.
@@ -413,16 +401,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_cookie_is_found_among_others_and_secrets_compare_whole() {
-        let mut headers = HeaderMap::new();
-        headers.append(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; c2c_ui_80=abc"),
-        );
-        headers.append(header::COOKIE, HeaderValue::from_static("c2c_ui_8=zzz"));
-        assert_eq!(cookie_value(&headers, "c2c_ui_80"), Some("abc"));
-        assert_eq!(cookie_value(&headers, "c2c_ui_8"), Some("zzz"));
-        assert_eq!(cookie_value(&headers, "c2c_ui_9"), None);
+    fn secrets_compare_whole_and_encode_for_a_query() {
         assert!(same_secret("abc", "abc"));
         assert!(!same_secret("abd", "abc"));
         assert!(!same_secret("ab", "abc"));
@@ -433,11 +412,11 @@ mod tests {
     #[test]
     fn a_form_needs_the_viewers_csrf_value_and_no_other_site() {
         let viewer = Viewer {
+            id: "id".into(),
             room: None,
             name: None,
             token: None,
             csrf: "secret".into(),
-            signed_in: false,
         };
         let mut headers = HeaderMap::new();
         assert!(from_page(&viewer, "secret", &headers));
@@ -447,5 +426,31 @@ mod tests {
         assert!(!from_page(&viewer, "secret", &headers));
         headers.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
         assert!(from_page(&viewer, "secret", &headers));
+    }
+
+    #[test]
+    fn the_hub_forgets_the_viewer_unused_longest() {
+        let conn = crate::store::open_in_memory().unwrap();
+        let access = Access::new(Gate::Tokens(Mutex::new(conn)), vec![]).unwrap();
+        let token = tokens::Token {
+            id: 1,
+            room: "r".into(),
+            name: None,
+            label: None,
+            created_at: String::new(),
+            revoked_at: None,
+        };
+        let first = access.admit(&token).unwrap();
+        let second = access.admit(&token).unwrap();
+        for _ in 2..MAX_VIEWERS {
+            access.admit(&token).unwrap();
+        }
+        // Using the first makes the second the one unused longest.
+        access.viewers().get_mut(&first.id).unwrap().1 = Instant::now();
+        access.admit(&token).unwrap();
+        let viewers = access.viewers();
+        assert_eq!(viewers.len(), MAX_VIEWERS);
+        assert!(viewers.contains_key(&first.id));
+        assert!(!viewers.contains_key(&second.id));
     }
 }

@@ -15,7 +15,7 @@ use crate::store::state::{self, StateEntry};
 pub const SHOWN_MESSAGES: u32 = 200;
 
 /// How much of a body the page shows, in characters.
-pub const BODY_CHARS: usize = 4000;
+pub const BODY_CHARS: usize = 2000;
 
 /// A room in the list of rooms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,17 +80,13 @@ pub fn read(conn: &Connection, viewer: &Viewer, room: &str) -> Result<Board, Str
         })
         .collect();
     let sessions: Vec<Overview> = everyone.into_iter().filter(|s| s.room == room).collect();
-    let mut shown = messages::latest(conn, room, SHOWN_MESSAGES + 1, BODY_CHARS).map_err(fail)?;
+    // A token bound to a name sees what that name sends and receives, as its tail does.
+    let only = viewer.name.as_deref();
+    let mut shown =
+        messages::latest(conn, room, only, SHOWN_MESSAGES + 1, BODY_CHARS).map_err(fail)?;
     let older = shown.len() > SHOWN_MESSAGES as usize;
     if older {
         shown.remove(0);
-    }
-    // A token bound to a name sees what that name sends and receives, as its tail does.
-    if let Some(name) = &viewer.name {
-        shown.retain(|s| {
-            let m = &s.message;
-            m.from_name == *name || m.to_name == *name || m.to_name == BROADCAST
-        });
     }
     // A broadcast waits for every session of the room but its sender's until each reads it
     // (as their unread counts say): those it has not reached yet are queued.

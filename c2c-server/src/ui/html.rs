@@ -57,9 +57,10 @@ pub fn page(board: &Board, viewer: &Viewer) -> String {
         Some(name) => (esc(name), " readonly"),
         None => (super::DEFAULT_SENDER.to_string(), ""),
     };
-    let sign_out = if viewer.signed_in {
+    let base = esc(&viewer.base());
+    let sign_out = if viewer.signed_in() {
         format!(
-            r#"<form class="signout" method="post" action="/ui/signout"><input type="hidden" name="csrf" value="{csrf}"><button type="submit">Sign out</button></form>"#
+            r#"<form class="signout" method="post" action="{base}signout"><input type="hidden" name="csrf" value="{csrf}"><button type="submit">Sign out</button></form>"#
         )
     } else {
         String::new()
@@ -67,7 +68,7 @@ pub fn page(board: &Board, viewer: &Viewer) -> String {
     format!(
         r##"{head}<script src="/ui/page.js" defer></script>
 </head>
-<body data-room="{room}">
+<body data-room="{room}" data-base="{base}">
 <a class="skip" href="#body">Skip to the message box</a>
 <header class="top">
 <h1>claude-c2c</h1>
@@ -78,7 +79,7 @@ pub fn page(board: &Board, viewer: &Viewer) -> String {
 <main>
 <section class="talk" aria-labelledby="h-talk">
 <h2 id="h-talk">Conversation</h2>
-<form id="send" method="post" action="/ui/send">
+<form id="send" method="post" action="{base}send">
 <input type="hidden" name="csrf" value="{csrf}">
 <input type="hidden" name="room" value="{room}">
 <input type="hidden" id="reply_to" name="reply_to" value="">
@@ -140,7 +141,7 @@ fn rooms(rooms: &[RoomLine], current: &str) -> String {
         };
         let _ = write!(
             out,
-            r#"<li><a href="/?room={href}" data-room="{name}"{here}>{name}</a> <span class="count">{count} {noun}{unread}</span></li>"#,
+            r#"<li><a href="?room={href}" data-room="{name}"{here}>{name}</a> <span class="count">{count} {noun}{unread}</span></li>"#,
             href = esc(&super::access::url_encode(&r.name)),
             count = r.sessions,
             noun = if r.sessions == 1 {
@@ -372,12 +373,18 @@ fn small_page(status: StatusCode, title: &str, content: &str) -> Response {
 
 /// A page that says `text` under `title`, with `status`.
 pub fn message_page(status: StatusCode, title: &str, text: &str) -> Response {
+    message_page_back_to(status, title, text, "/")
+}
+
+/// The same, its link back leading to `back`.
+pub fn message_page_back_to(status: StatusCode, title: &str, text: &str, back: &str) -> Response {
     small_page(
         status,
         title,
         &format!(
-            r#"<p class="message-text">{}</p><p><a href="/">Back to the page</a></p>"#,
-            esc(text)
+            r#"<p class="message-text">{}</p><p><a href="{}">Back to the page</a></p>"#,
+            esc(text),
+            esc(back)
         ),
     )
 }
@@ -463,11 +470,11 @@ mod tests {
             }],
         };
         let viewer = Viewer {
+            id: "id".into(),
             room: None,
             name: Some(hostile.into()),
-            token: None,
+            token: Some(1),
             csrf: "c".into(),
-            signed_in: true,
         };
         let page = page(&board, &viewer);
         assert!(!page.contains("<script>alert"), "{page}");

@@ -2,19 +2,19 @@
 //! fragment of the room, then waits for a change of the database (or ten seconds, for the ages
 //! and the processes that end without writing), reads the room again and sends the fragments
 //! that changed, as one `board` event whose data is a JSON object from element id to HTML.
-//! A viewer whose token is revoked gets `signed-out` and the stream ends.
+//! A viewer that signs out, or whose token is revoked, gets `signed-out` and the stream ends.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 
-use super::access::Viewer;
+use super::access::{self, Refusal, Viewer};
 use super::{Ui, board, html};
 use crate::server::in_place;
 use crate::wake::Waiter;
@@ -45,28 +45,23 @@ struct Follow {
     ended: bool,
 }
 
-/// `GET /ui/events?room=R`: the live stream of room R.
+/// `GET /view/ID/events?room=R`: the live stream of room R.
 pub async fn events(
     State(ui): State<Arc<Ui>>,
-    axum::Extension(viewer): axum::Extension<Option<Viewer>>,
+    Path(id): Path<String>,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let Some(viewer) = viewer else {
-        return html::message_page(
-            StatusCode::UNAUTHORIZED,
-            "Not let in",
-            "open the page by its address (or sign in) first",
-        );
+    let viewer = match ui.access.viewer(&id) {
+        Ok(viewer) => viewer,
+        Err(refusal) => return access::refused(&ui, refusal),
     };
     let asked = query.ok().and_then(|Query(q)| q.room);
-    let room = ui.room_for(&viewer, asked.as_deref());
-    if let Err(problem) = crate::tools::check_name("room", &room, false) {
-        return html::message_page(
-            StatusCode::BAD_REQUEST,
-            "No such room",
-            &problem.to_string(),
-        );
-    }
+    let room = match ui.room_for(&viewer, asked.as_deref()) {
+        Ok(room) => room,
+        Err(problem) => {
+            return html::message_page(StatusCode::BAD_REQUEST, "No such room", &problem);
+        }
+    };
     // Subscribed before the first read, so no change between the two goes unseen.
     let waiter = match in_place(|| ui.wake.subscribe()) {
         Ok(waiter) => waiter,
@@ -108,9 +103,17 @@ async fn next(mut f: Follow) -> Option<(Result<Event, Infallible>, Follow)> {
             }
         }
         f.first = false;
-        if !in_place(|| f.ui.access.still_let_in(&f.viewer)) {
-            f.ended = true;
-            return Some((Ok(Event::default().event("signed-out").data("")), f));
+        // Signed out, forgotten, or its token revoked: the page reloads, to the sign-in form.
+        match f.ui.access.viewer(&f.viewer.id) {
+            Ok(_) => {}
+            Err(Refusal::Unknown) => {
+                f.ended = true;
+                return Some((Ok(Event::default().event("signed-out").data("")), f));
+            }
+            Err(Refusal::Unavailable(e)) => {
+                tracing::warn!(error = %e, "the page's stream could not check its token");
+                continue;
+            }
         }
         let read = in_place(|| {
             let conn = match f.conn.take() {

@@ -1,6 +1,7 @@
 //! The page for the humans: what the sessions say to each other, live, and a form to step in.
-//! `claude-c2c ui` serves it for the local database on 127.0.0.1, let in by a per-run key in
-//! the address it prints; the hub serves the same page at `/`, let in by its tokens ([`access`]).
+//! `claude-c2c ui` serves it for the local database on 127.0.0.1 at an address that holds a
+//! per-run key; the hub serves the same page behind a sign-in form for its tokens at `/`
+//! ([`access`]).
 //! A request for the page reads the room from the [`store`](crate::store) into a [`board`],
 //! which [`html`] renders as escaped, server-made HTML in a few fragments; the page's small
 //! script opens the [`live`] stream, which sends a fragment again whenever the database change
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -60,16 +61,19 @@ impl Ui {
     }
 
     /// The room `asked` for, as `viewer` may see it: a token's viewer sees its token's room
-    /// whatever the address says; a local viewer the room asked for, or the default.
-    pub fn room_for(&self, viewer: &Viewer, asked: Option<&str>) -> String {
-        match &viewer.room {
+    /// whatever the address says; a local viewer the room asked for, or the default. A name
+    /// that cannot be a room's is refused, saying why.
+    pub fn room_for(&self, viewer: &Viewer, asked: Option<&str>) -> Result<String, String> {
+        let room = match &viewer.room {
             Some(room) => room.clone(),
             None => asked
                 .map(str::trim)
                 .filter(|r| !r.is_empty())
                 .unwrap_or(&self.default_room)
                 .to_string(),
-        }
+        };
+        crate::tools::check_name("room", &room, false).map_err(|e| e.to_string())?;
+        Ok(room)
     }
 }
 
@@ -78,48 +82,56 @@ impl Ui {
 pub struct PageQuery {
     /// The room to show.
     pub room: Option<String>,
-    /// The per-run key of `claude-c2c ui`, given once and swapped for a cookie.
-    pub key: Option<String>,
 }
 
-/// The page's routes: `/` and everything under `/ui/`. Each request passes
-/// [`access::door`] first (its `Host` and `Origin` must name this server).
+/// The page's routes: `/` (the hub's sign-in form), `/ui/` (sign-in, script and style) and
+/// each viewer's page under `/view/ID/`. Each request passes [`access::door`] first (its `Host`
+/// and `Origin` must name this server); bodies are limited as the hub's are.
 pub fn routes(ui: Arc<Ui>) -> Router {
+    let limit = crate::hub::request_limit(ui.max_body_bytes);
     Router::new()
-        .route("/", get(page))
-        .route("/ui/events", get(live::events))
-        .route("/ui/send", post(send::send))
+        .route("/", get(access::front))
         .route("/ui/signin", post(access::sign_in))
-        .route("/ui/signout", post(access::sign_out))
         .route("/ui/page.js", get(script))
         .route("/ui/page.css", get(style))
+        .route("/view/{id}", get(to_page))
+        .route("/view/{id}/", get(page))
+        .route("/view/{id}/events", get(live::events))
+        .route("/view/{id}/send", post(send::send))
+        .route("/view/{id}/signout", post(access::sign_out))
         .route_layer(axum::middleware::from_fn_with_state(
             ui.clone(),
             access::door,
         ))
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(ui)
+}
+
+// `/view/ID` without its slash: the page's links are relative to `/view/ID/`.
+async fn to_page(Path(id): Path<String>) -> Redirect {
+    Redirect::to(&format!("/view/{}/", access::url_encode(&id)))
 }
 
 async fn page(
     State(ui): State<Arc<Ui>>,
-    axum::Extension(viewer): axum::Extension<Option<Viewer>>,
+    Path(id): Path<String>,
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let query = query.map(|Query(q)| q).unwrap_or_default();
-    if let Some(key) = &query.key {
-        return access::key_exchange(&ui, key, query.room.as_deref());
-    }
-    let Some(viewer) = viewer else {
-        return access::let_in_page(&ui, None);
+    let viewer = match ui.access.viewer(&id) {
+        Ok(viewer) => viewer,
+        Err(refusal) => return access::refused(&ui, refusal),
     };
-    let room = ui.room_for(&viewer, query.room.as_deref());
-    if let Err(problem) = crate::tools::check_name("room", &room, false) {
-        return html::message_page(
-            StatusCode::BAD_REQUEST,
-            "No such room",
-            &format!("{problem}: choose a room from the list"),
-        );
-    }
+    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let room = match ui.room_for(&viewer, query.room.as_deref()) {
+        Ok(room) => room,
+        Err(problem) => {
+            return html::message_page(
+                StatusCode::BAD_REQUEST,
+                "No such room",
+                &format!("{problem}: choose a room from the list"),
+            );
+        }
+    };
     let read = crate::server::in_place(|| board::read(&ui.connect()?, &viewer, &room));
     match read {
         Ok(board) => html::page_response(html::page(&board, &viewer)),
@@ -150,9 +162,13 @@ fn asset(kind: &'static str, text: &'static str) -> Response {
         .into_response()
 }
 
-/// Where `room` is shown, as a redirect.
-pub fn back_to(room: &str) -> Redirect {
-    Redirect::to(&format!("/?room={}", access::url_encode(room)))
+/// Where `viewer` sees `room`, as a redirect.
+pub fn back_to(viewer: &Viewer, room: &str) -> Redirect {
+    Redirect::to(&format!(
+        "{}?room={}",
+        viewer.base(),
+        access::url_encode(room)
+    ))
 }
 
 /// The settings `claude-c2c ui` runs with, from the command line.
@@ -188,9 +204,8 @@ pub fn run(settings: Settings, args: &UiArgs) -> Result<(), String> {
         access: access::Access::new(
             Gate::Key(key.clone()),
             crate::hub::guard::allowed_hosts(bound, &[]),
-            bound.port(),
-            false,
-        ),
+        )
+        .map_err(|e| format!("cannot make the page's key: {e}"))?,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -204,7 +219,7 @@ pub fn run(settings: Settings, args: &UiArgs) -> Result<(), String> {
         let app = routes(ui);
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "http://{bound}/?key={key}");
+        let _ = writeln!(out, "http://{bound}/view/{key}/");
         let _ = out.flush();
         drop(out);
         eprintln!(

@@ -9,6 +9,7 @@
   const form = $("send");
   if (!status || !form) return; // the sign-in and message pages have no script to run
   const room = document.body.dataset.room;
+  const base = document.body.dataset.base; // the page's own address, /view/ID/
   const from = $("from"), to = $("to"), body = $("body"), replyTo = $("reply_to");
   const result = $("send-result"), button = $("send-button"), threads = $("threads");
   const seen = new Set();
@@ -65,7 +66,7 @@
   };
   let stream;
   const follow = () => {
-    stream = new EventSource(`/ui/events?room=${encodeURIComponent(room)}`);
+    stream = new EventSource(`${base}events?room=${encodeURIComponent(room)}`);
     stream.addEventListener("open", () => setStatus("live", "live"));
     stream.addEventListener("board", (e) => apply(JSON.parse(e.data)));
     stream.addEventListener("signed-out", () => {

@@ -1,4 +1,4 @@
-//! A person's message from the page (`POST /ui/send`): checked to come from the viewer's own
+//! A person's message from the page (`POST /view/ID/send`): checked to come from the viewer's own
 //! page, then sent by the dispatcher's `send_message` as the name the person chose (default
 //! `human`; a name-bound token's name only), like a message from the command line. The page's
 //! script asks for a JSON answer (header `x-c2c-page`); a plain form post is sent back to
@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::access::{NOT_FROM_PAGE, Viewer, from_page};
+use super::access::{self, NOT_FROM_PAGE, Refusal, Viewer, from_page};
 use super::{DEFAULT_SENDER, Ui, back_to, html};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
@@ -43,26 +43,36 @@ pub struct SendForm {
     pub reply_to: String,
 }
 
-/// `POST /ui/send`.
+/// `POST /view/ID/send`.
 pub async fn send(
     State(ui): State<Arc<Ui>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
     headers: HeaderMap,
-    axum::Extension(viewer): axum::Extension<Option<Viewer>>,
     form: Result<axum::Form<SendForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let script = headers.contains_key(PAGE_HEADER);
+    let back = format!("/view/{}/", access::url_encode(&id));
     let refuse = |status: StatusCode, text: &str| -> Response {
         if script {
             (status, json_body(&json!({ "error": text }))).into_response()
         } else {
-            html::message_page(status, "Not sent", text)
+            html::message_page_back_to(status, "Not sent", text, &back)
         }
     };
-    let Some(viewer) = viewer else {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "the page is no longer let in: reload it (or sign in again)",
-        );
+    let viewer = match ui.access.viewer(&id) {
+        Ok(viewer) => viewer,
+        Err(Refusal::Unknown) => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "this page's address is no longer let in: reload it (and sign in again)",
+            );
+        }
+        Err(Refusal::Unavailable(e)) => {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("the tokens cannot be read: {e}; send again in a moment"),
+            );
+        }
     };
     let form = match form {
         Ok(axum::Form(form)) => form,
@@ -76,7 +86,10 @@ pub async fn send(
     if !from_page(&viewer, &form.csrf, &headers) {
         return refuse(StatusCode::FORBIDDEN, NOT_FROM_PAGE);
     }
-    let room = ui.room_for(&viewer, form.room.as_deref());
+    let room = match ui.room_for(&viewer, form.room.as_deref()) {
+        Ok(room) => room,
+        Err(problem) => return refuse(StatusCode::BAD_REQUEST, &problem),
+    };
     let reply_to = match form.reply_to.trim() {
         "" => None,
         id => match id.parse::<i64>() {
@@ -99,7 +112,7 @@ pub async fn send(
     let sent = in_place(|| send_as(&ui, &viewer, &room, from, to, &body, reply_to));
     match sent {
         Ok(answer) if script => json_body(&answer).into_response(),
-        Ok(_) => back_to(&room).into_response(),
+        Ok(_) => back_to(&viewer, &room).into_response(),
         Err(e) => refuse(StatusCode::BAD_REQUEST, &e),
     }
 }
