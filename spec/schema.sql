@@ -83,6 +83,8 @@ CREATE INDEX messages_from ON messages(room, from_name, id);
 
 CREATE INDEX messages_replies ON messages(reply_to, id) WHERE reply_to IS NOT NULL;
 
+CREATE INDEX messages_room ON messages(room, id);
+
 CREATE INDEX messages_to ON messages(room, to_name, id);
 
 CREATE INDEX messages_unread ON messages(room, to_name, id) WHERE read_at IS NULL;
@@ -97,4 +99,4 @@ CREATE UNIQUE INDEX sessions_live_name ON sessions(room, name) WHERE superseded_
 
 CREATE INDEX sessions_seen ON sessions(last_seen_at);
 
-PRAGMA user_version = 7;
+PRAGMA user_version = 8;

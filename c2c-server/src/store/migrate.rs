@@ -169,6 +169,9 @@ pub const MIGRATIONS: &[&str] = &[
         created_at   TEXT NOT NULL,
         revoked_at   TEXT
     );",
+    // 8: a room's latest messages, newest first, from the index (the page for people reads
+    // them on every change; without it, every message of the room was sorted each time).
+    "CREATE INDEX messages_room ON messages(room, id);",
 ];
 
 /// Why migrating failed.

@@ -1,5 +1,5 @@
 //! Who may see the page. Every request must name this server in its `Host`, and a browser's
-//! `Origin`, when it sends one, must be this very server (scheme, host and port), so that no
+//! `Origin`, when it sends one, must name this very server (host and port), so that no
 //! other site reaches the page by DNS rebinding or a cross-site form. A browser is let in by a
 //! secret in the page's address, `/view/ID/`: the per-run key of `claude-c2c ui`, or on the hub
 //! the id of a [`Viewer`] that a token typed into the sign-in form made. No cookie is used:
@@ -25,6 +25,14 @@ use crate::store::tokens::{self, random_hex};
 /// forgotten (its browser is asked to sign in again).
 const MAX_VIEWERS: usize = 1024;
 
+/// How many of them one token may have: beyond that, its own unused longest is forgotten, so
+/// that one token's holder cannot push everyone else out.
+const MAX_VIEWERS_PER_TOKEN: usize = 32;
+
+/// How long a signed-in page's address works without being used (an open page uses it every
+/// few seconds): an address left in a history or a log does not let anyone in for ever.
+pub const VIEWER_IDLE: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+
 /// What lets a browser in.
 pub enum Gate {
     /// The per-run key of `claude-c2c ui`, the id of its one viewer, who sees every room.
@@ -44,6 +52,8 @@ pub struct Viewer {
     pub name: Option<String>,
     /// The token that let it in, if any.
     pub token: Option<i64>,
+    /// That token's label, shown on the page, so that a person sees whose room they are in.
+    pub label: Option<String>,
     /// The value its forms must carry.
     pub csrf: String,
 }
@@ -68,6 +78,8 @@ pub struct Access {
     local: Option<Viewer>,
     // The hub's signed-in viewers by id, with when each was last used.
     viewers: Mutex<HashMap<String, (Viewer, Instant)>>,
+    // Moves on every sign-out, so that open streams look at once.
+    signed_out: tokio::sync::watch::Sender<u64>,
 }
 
 /// Why a request's viewer is not let in.
@@ -88,6 +100,7 @@ impl Access {
                 room: None,
                 name: None,
                 token: None,
+                label: None,
                 csrf: random_hex()?,
             }),
             Gate::Tokens(_) => None,
@@ -97,7 +110,13 @@ impl Access {
             allowed_hosts,
             local,
             viewers: Mutex::new(HashMap::new()),
+            signed_out: tokio::sync::watch::channel(0).0,
         })
+    }
+
+    /// Changes whenever a viewer signs out (or is forgotten).
+    pub fn sign_outs(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.signed_out.subscribe()
     }
 
     /// Whether the sign-in form for tokens is offered (the hub), rather than a key.
@@ -116,12 +135,24 @@ impl Access {
             room: Some(token.room.clone()),
             name: token.name.clone(),
             token: Some(token.id),
+            label: token.label.clone(),
             csrf: random_hex()?,
         };
         let mut viewers = self.viewers();
-        while viewers.len() >= MAX_VIEWERS {
+        viewers.retain(|_, (_, used)| used.elapsed() < VIEWER_IDLE);
+        loop {
+            let same_token = viewers
+                .values()
+                .filter(|(v, _)| v.token == viewer.token)
+                .count();
+            // The token's own first, when it has its share; else anyone's.
+            let crowded = same_token >= MAX_VIEWERS_PER_TOKEN;
+            if !crowded && viewers.len() < MAX_VIEWERS {
+                break;
+            }
             let oldest = viewers
                 .iter()
+                .filter(|(_, (v, _))| !crowded || v.token == viewer.token)
                 .min_by_key(|(_, (_, used))| *used)
                 .map(|(id, _)| id.clone());
             match oldest {
@@ -134,7 +165,9 @@ impl Access {
     }
 
     fn forget(&self, id: &str) {
-        self.viewers().remove(id);
+        if self.viewers().remove(id).is_some() {
+            self.signed_out.send_modify(|n| *n += 1);
+        }
     }
 
     /// The viewer whose address holds `id`, if it is let in (the key's viewer, or a signed-in
@@ -152,6 +185,10 @@ impl Access {
             let Some((viewer, used)) = viewers.get_mut(id) else {
                 return Err(Refusal::Unknown);
             };
+            if used.elapsed() >= VIEWER_IDLE {
+                viewers.remove(id);
+                return Err(Refusal::Unknown);
+            }
             *used = Instant::now();
             viewer.clone()
         };
@@ -416,6 +453,7 @@ mod tests {
             room: None,
             name: None,
             token: None,
+            label: None,
             csrf: "secret".into(),
         };
         let mut headers = HeaderMap::new();
@@ -429,28 +467,62 @@ mod tests {
     }
 
     #[test]
-    fn the_hub_forgets_the_viewer_unused_longest() {
+    fn the_hub_forgets_the_viewer_unused_longest_and_one_tokens_beyond_its_share() {
         let conn = crate::store::open_in_memory().unwrap();
         let access = Access::new(Gate::Tokens(Mutex::new(conn)), vec![]).unwrap();
-        let token = tokens::Token {
-            id: 1,
+        let token = |id: i64| tokens::Token {
+            id,
             room: "r".into(),
             name: None,
             label: None,
             created_at: String::new(),
             revoked_at: None,
         };
-        let first = access.admit(&token).unwrap();
-        let second = access.admit(&token).unwrap();
-        for _ in 2..MAX_VIEWERS {
-            access.admit(&token).unwrap();
+        // One token's holder signing in again and again pushes out only its own pages.
+        let others: Vec<Viewer> = (0..10)
+            .map(|i| access.admit(&token(1000 + i)).unwrap())
+            .collect();
+        let first = access.admit(&token(1)).unwrap();
+        for _ in 0..3 * MAX_VIEWERS_PER_TOKEN {
+            access.admit(&token(1)).unwrap();
         }
-        // Using the first makes the second the one unused longest.
-        access.viewers().get_mut(&first.id).unwrap().1 = Instant::now();
-        access.admit(&token).unwrap();
+        {
+            let viewers = access.viewers();
+            assert!(others.iter().all(|v| viewers.contains_key(&v.id)));
+            assert!(!viewers.contains_key(&first.id));
+            let own = viewers.values().filter(|(v, _)| v.token == Some(1)).count();
+            assert_eq!(own, MAX_VIEWERS_PER_TOKEN);
+        }
+        // Across tokens, the page unused longest goes once all are full.
+        let mut ids = Vec::new();
+        for i in 0..MAX_VIEWERS as i64 {
+            ids.push(access.admit(&token(i)).unwrap().id);
+        }
         let viewers = access.viewers();
         assert_eq!(viewers.len(), MAX_VIEWERS);
-        assert!(viewers.contains_key(&first.id));
-        assert!(!viewers.contains_key(&second.id));
+        assert!(
+            ids.iter().all(|id| viewers.contains_key(id)),
+            "the newest stay"
+        );
+    }
+
+    #[test]
+    fn a_page_unused_too_long_is_forgotten() {
+        let conn = crate::store::open_in_memory().unwrap();
+        tokens::create(&conn, "r", None, Some("laptop"), "c2c_secret").unwrap();
+        let token = tokens::find(&conn, "c2c_secret").unwrap().unwrap();
+        let access = Access::new(Gate::Tokens(Mutex::new(conn)), vec![]).unwrap();
+        let viewer = access.admit(&token).unwrap();
+        assert_eq!(
+            access.viewer(&viewer.id).ok().and_then(|v| v.label),
+            Some("laptop".into())
+        );
+        let long_ago = Instant::now().checked_sub(VIEWER_IDLE);
+        let Some(long_ago) = long_ago else {
+            return; // a clock too young to go back that far: nothing to test
+        };
+        access.viewers().get_mut(&viewer.id).unwrap().1 = long_ago;
+        assert!(matches!(access.viewer(&viewer.id), Err(Refusal::Unknown)));
+        assert!(access.viewers().is_empty());
     }
 }

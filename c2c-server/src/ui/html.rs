@@ -58,6 +58,21 @@ pub fn page(board: &Board, viewer: &Viewer) -> String {
         None => (super::DEFAULT_SENDER.to_string(), ""),
     };
     let base = esc(&viewer.base());
+    // Whose room this is: the token's label (or number), and the one name it sends as.
+    let signed_in_as = match (viewer.token, &viewer.label, &viewer.name) {
+        (None, _, _) => String::new(),
+        (Some(id), label, name) => {
+            let token = label
+                .as_deref()
+                .map(esc)
+                .unwrap_or_else(|| format!("#{id}"));
+            let name = name
+                .as_deref()
+                .map(|n| format!(" as <strong>{}</strong>", esc(n)))
+                .unwrap_or_default();
+            format!(" · token {token}{name}")
+        }
+    };
     let sign_out = if viewer.signed_in() {
         format!(
             r#"<form class="signout" method="post" action="{base}signout"><input type="hidden" name="csrf" value="{csrf}"><button type="submit">Sign out</button></form>"#
@@ -72,7 +87,7 @@ pub fn page(board: &Board, viewer: &Viewer) -> String {
 <a class="skip" href="#body">Skip to the message box</a>
 <header class="top">
 <h1>claude-c2c</h1>
-<p class="where">room <strong>{room}</strong></p>
+<p class="where">room <strong>{room}</strong>{signed_in_as}</p>
 <p id="status" data-state="connecting" role="status">connecting…</p>
 {sign_out}
 </header>
@@ -118,6 +133,7 @@ pub fn page(board: &Board, viewer: &Viewer) -> String {
 </html>
 "##,
         head = head(&board.room),
+        signed_in_as = signed_in_as,
         to = part("to"),
         threads = part("threads"),
         sessions = part("sessions"),
@@ -474,6 +490,7 @@ mod tests {
             room: None,
             name: Some(hostile.into()),
             token: Some(1),
+            label: Some(hostile.into()),
             csrf: "c".into(),
         };
         let page = page(&board, &viewer);

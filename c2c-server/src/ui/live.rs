@@ -1,7 +1,8 @@
-//! The page's live stream (server-sent events at `/ui/events`): on connecting it sends every
-//! fragment of the room, then waits for a change of the database (or ten seconds, for the ages
-//! and the processes that end without writing), reads the room again and sends the fragments
-//! that changed, as one `board` event whose data is a JSON object from element id to HTML.
+//! The page's live stream (server-sent events at `/view/ID/events`): on connecting it sends
+//! every fragment of the room, then waits for a change of the database or a sign-out (or ten
+//! seconds, for the ages and the processes that end without writing), reads the room again and
+//! sends the fragments that changed, as one `board` event whose data is a JSON object from
+//! element id to HTML.
 //! A viewer that signs out, or whose token is revoked, gets `signed-out` and the stream ends.
 
 use std::collections::HashMap;
@@ -39,6 +40,7 @@ struct Follow {
     viewer: Viewer,
     room: String,
     waiter: Waiter,
+    sign_outs: tokio::sync::watch::Receiver<u64>,
     conn: Option<rusqlite::Connection>,
     sent: HashMap<&'static str, String>,
     first: bool,
@@ -73,7 +75,9 @@ pub async fn events(
             );
         }
     };
+    let sign_outs = ui.access.sign_outs();
     let follow = Follow {
+        sign_outs,
         ui,
         viewer,
         room,
@@ -99,6 +103,7 @@ async fn next(mut f: Follow) -> Option<(Result<Event, Infallible>, Follow)> {
             tokio::time::sleep(SETTLE).await;
             tokio::select! {
                 () = f.waiter.changed() => {}
+                _ = f.sign_outs.changed() => {}
                 () = tokio::time::sleep(REFRESH) => {}
             }
         }

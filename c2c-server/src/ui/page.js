@@ -1,4 +1,4 @@
-// The page's script: it follows the live stream (/ui/events) and puts each fragment the server
+// The page's script: it follows the live stream (/view/ID/events) and puts each fragment the server
 // sends into its element, sends the form without leaving the page, and makes a reply one click
 // or key away. All HTML it inserts was made and escaped by the server; text it makes itself
 // goes in as text.
