@@ -858,3 +858,25 @@ fn the_latest_messages_come_oldest_first_cut_and_for_one_name_its_own() {
             .is_empty()
     );
 }
+
+#[test]
+fn every_room_with_a_message_a_session_or_state_is_listed_once() {
+    let db = db();
+    assert!(sessions::rooms(&db).unwrap().is_empty());
+    let sender = |room: &str| Session {
+        session_id: String::new(),
+        name: "s".into(),
+        room: room.into(),
+    };
+    // Rooms that hold only messages (their senders' rows pruned), in a mixed order.
+    for room in ["m3", "m1", "m2", "m1", "m3"] {
+        messages::send(&db, &sender(room), "x", "hi", None, None).unwrap();
+    }
+    sessions::register(&db, "s1", "a", Origin::default(), &Map::new(), None).unwrap();
+    sessions::register(&db, "m2", "a", Origin::default(), &Map::new(), None).unwrap();
+    put(&db, "t1", "k", "1", "a");
+    assert_eq!(
+        sessions::rooms(&db).unwrap(),
+        ["m1", "m2", "m3", "s1", "t1"].map(String::from)
+    );
+}
