@@ -61,10 +61,11 @@ impl Config {
         }
     }
 
-    /// Settings for a person or script in `room` who acts through a door of another machine
-    /// or process (the hub's JSON API, the page): no working directory, Claude Code session or
-    /// process of theirs is known; `only_name` is the one name they may act as, if any.
-    pub fn for_person(
+    /// Settings for a client in `room` that reaches the bus through a door (the hub's MCP
+    /// sessions and JSON API, the page): this process's working directory and Claude Code
+    /// session say nothing about it, so neither is recorded, and no process holds its names
+    /// unless the door sets one; `only_name` is the one name it may act as, if any.
+    pub fn for_remote(
         db_path: PathBuf,
         max_body_bytes: usize,
         room: String,

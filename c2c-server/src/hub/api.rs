@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::guard::Identity;
-use super::{Hub, error_response};
+use super::{Hub, error_response, json_response};
 use crate::call::Session;
 use crate::config::Config;
 use crate::dispatch::{Dispatcher, Pending};
@@ -147,20 +147,11 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
     ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
 }
 
-fn json_response(value: &impl Serialize) -> Response {
-    let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
-}
-
 // A dispatcher in the token's room, acting for a person or script (no process: it records no
 // deliveries and takes no name from a running session).
 fn dispatcher(hub: &Hub, id: &Identity) -> Result<Dispatcher, ApiError> {
     let conn = hub.connect().map_err(unavailable)?;
-    let config = Config::for_person(
+    let config = Config::for_remote(
         hub.db_path.clone(),
         hub.max_body_bytes,
         id.room.clone(),

@@ -103,16 +103,18 @@ impl HubSession {
         }
         let conn = crate::server::in_place(|| self.hub.connect())
             .map_err(|e| ErrorData::internal_error(e, None))?;
-        let mut config = Config::new(self.hub.db_path.clone());
-        config.max_body_bytes = self.hub.max_body_bytes;
-        config.room = id.room.clone();
-        config.name = name.clone();
-        config.only_name = id.name.clone();
-        config.channel = header(CHANNEL_HEADER).is_some_and(|v| v != "0" && v != "false");
         // The hub's own directory and Claude Code session say nothing about a remote client;
-        // a relay says where it runs.
+        // a relay says where it runs. The hub's process holds the session's name while it
+        // lasts.
+        let mut config = Config::for_remote(
+            self.hub.db_path.clone(),
+            self.hub.max_body_bytes,
+            id.room.clone(),
+            id.name.clone(),
+        );
+        config.name = name.clone();
+        config.channel = header(CHANNEL_HEADER).is_some_and(|v| v != "0" && v != "false");
         config.cwd = header(CWD_HEADER).map(String::from);
-        config.claude_session = None;
         config.process = Some(crate::process::ProcessInfo::current());
         let dispatcher = Arc::new(Dispatcher::new(conn, config).with_wake(self.hub.wake.clone()));
         if let Some(name) = &name {

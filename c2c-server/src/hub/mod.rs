@@ -76,8 +76,8 @@ pub struct Hub {
     pub max_body_bytes: usize,
     /// The one watcher of the database, shared by every waiting call and push.
     pub wake: Wake,
-    /// The connection tokens are looked up on.
-    auth: Mutex<rusqlite::Connection>,
+    /// The connection tokens are looked up on, by the guard and by the page's sign-in.
+    auth: Arc<Mutex<rusqlite::Connection>>,
     /// Host names (lowercase, without port) and `host:port` authorities requests may name.
     allowed_hosts: Vec<String>,
     /// Which token opened each MCP session (by `Mcp-Session-Id`): rmcp serves a session's push
@@ -101,9 +101,15 @@ impl Hub {
 
 /// The error body every refusal of the hub carries: `{"error": "..."}`.
 pub fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
-    let body = serde_json::json!({ "error": message.into() }).to_string();
+    let mut response = json_response(&serde_json::json!({ "error": message.into() }));
+    *response.status_mut() = status;
+    response
+}
+
+/// `value` as a JSON answer.
+pub fn json_response(value: &impl serde::Serialize) -> Response {
+    let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
     (
-        status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         body,
     )
@@ -135,14 +141,12 @@ pub fn run(settings: Settings, args: &HubArgs) -> Result<(), String> {
     let auth = crate::store::open_with(&settings.db_path, settings.busy_timeout)
         .map_err(|e| e.to_string())?;
     let (listener, bound) = listen_on(addr, "is another hub running there?")?;
-    let page_tokens = crate::store::open_with(&settings.db_path, settings.busy_timeout)
-        .map_err(|e| e.to_string())?;
     let hub = Arc::new(Hub {
         wake: Wake::new(&settings.db_path),
         db_path: settings.db_path,
         busy_timeout: settings.busy_timeout,
         max_body_bytes: settings.max_body_bytes,
-        auth: Mutex::new(auth),
+        auth: Arc::new(Mutex::new(auth)),
         allowed_hosts: guard::allowed_hosts(bound, &args.allow_host),
         owners: Mutex::new(Default::default()),
         sessions: Default::default(),
@@ -154,7 +158,7 @@ pub fn run(settings: Settings, args: &HubArgs) -> Result<(), String> {
         wake: hub.wake.clone(),
         default_room: crate::config::DEFAULT_ROOM.to_string(),
         access: crate::ui::access::Access::new(
-            crate::ui::access::Gate::Tokens(Mutex::new(page_tokens)),
+            crate::ui::access::Gate::Tokens(hub.auth.clone()),
             hub.allowed_hosts.clone(),
         )
         .map_err(|e| format!("cannot start the page: {e}"))?,

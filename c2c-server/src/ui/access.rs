@@ -37,8 +37,9 @@ pub const VIEWER_IDLE: std::time::Duration = std::time::Duration::from_secs(12 *
 pub enum Gate {
     /// The per-run key of `claude-c2c ui`, the id of its one viewer, who sees every room.
     Key(String),
-    /// A hub token, looked up on this connection; its viewer sees the token's room.
-    Tokens(Mutex<rusqlite::Connection>),
+    /// A hub token, looked up on this connection (the hub's guard's); its viewer sees the
+    /// token's room.
+    Tokens(Arc<Mutex<rusqlite::Connection>>),
 }
 
 /// A browser that was let in.
@@ -469,7 +470,7 @@ mod tests {
     #[test]
     fn the_hub_forgets_the_viewer_unused_longest_and_one_tokens_beyond_its_share() {
         let conn = crate::store::open_in_memory().unwrap();
-        let access = Access::new(Gate::Tokens(Mutex::new(conn)), vec![]).unwrap();
+        let access = Access::new(Gate::Tokens(Arc::new(Mutex::new(conn))), vec![]).unwrap();
         let token = |id: i64| tokens::Token {
             id,
             room: "r".into(),
@@ -511,7 +512,7 @@ mod tests {
         let conn = crate::store::open_in_memory().unwrap();
         tokens::create(&conn, "r", None, Some("laptop"), "c2c_secret").unwrap();
         let token = tokens::find(&conn, "c2c_secret").unwrap().unwrap();
-        let access = Access::new(Gate::Tokens(Mutex::new(conn)), vec![]).unwrap();
+        let access = Access::new(Gate::Tokens(Arc::new(Mutex::new(conn))), vec![]).unwrap();
         let viewer = access.admit(&token).unwrap();
         assert_eq!(
             access.viewer(&viewer.id).ok().and_then(|v| v.label),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::access::{self, NOT_FROM_PAGE, Refusal, Viewer, from_page};
 use super::{DEFAULT_SENDER, Ui, back_to, html};
@@ -54,7 +54,7 @@ pub async fn send(
     let back = format!("/view/{}/", access::url_encode(&id));
     let refuse = |status: StatusCode, text: &str| -> Response {
         if script {
-            (status, json_body(&json!({ "error": text }))).into_response()
+            crate::hub::error_response(status, text)
         } else {
             html::message_page_back_to(status, "Not sent", text, &back)
         }
@@ -111,7 +111,7 @@ pub async fn send(
     let to = form.to.trim();
     let sent = in_place(|| send_as(&ui, &viewer, &room, from, to, &body, reply_to));
     match sent {
-        Ok(answer) if script => json_body(&answer).into_response(),
+        Ok(answer) if script => crate::hub::json_response(&answer),
         Ok(_) => back_to(&viewer, &room).into_response(),
         Err(e) => refuse(StatusCode::BAD_REQUEST, &e),
     }
@@ -128,7 +128,7 @@ fn send_as(
     reply_to: Option<i64>,
 ) -> Result<Value, String> {
     let conn = ui.connect()?;
-    let config = Config::for_person(
+    let config = Config::for_remote(
         ui.db_path.clone(),
         ui.max_body_bytes,
         room.to_string(),
@@ -146,12 +146,4 @@ fn send_as(
         args.insert("reply_to".into(), id.into());
     }
     dispatcher.run(tool, args).map_err(|e| e.to_string())
-}
-
-fn json_body(value: &Value) -> Response {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        value.to_string(),
-    )
-        .into_response()
 }
