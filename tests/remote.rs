@@ -166,6 +166,14 @@ impl Remote {
         value
     }
 
+    /// Sends `body` to `to` as `from` over the hub from the command line; the new message's id.
+    async fn send(&self, from: &str, to: &str, body: &str) -> i64 {
+        self.json(&["send-message", "--as", from, "--to", to, "--body", body])
+            .await["id"]
+            .as_i64()
+            .expect("the new message's id")
+    }
+
     /// Runs a command that must fail with exit status `code` and say every one of `needles` on
     /// stderr; returns its stderr.
     async fn fails(&self, args: &[&str], code: i32, needles: &[&str]) -> String {
@@ -908,15 +916,7 @@ async fn tool_subcommands_sessions_and_rooms_go_to_the_hub() {
     // sessions and rooms: the token's room only.
     let other = token(&db.path(), "elsewhere", None);
     Remote::new(&hub.url, &other)
-        .json(&[
-            "send-message",
-            "--as",
-            "x",
-            "--to",
-            "y",
-            "--body",
-            "not in lab",
-        ])
+        .send("x", "y", "not in lab")
         .await;
     let sessions = remote.json(&["sessions"]).await;
     assert_eq!(sessions["room"], "lab");
@@ -965,19 +965,7 @@ async fn tail_follows_the_hub() {
     let hub = Hub::start(&db.path(), &[], &[]).await;
     let secret = token(&db.path(), "lab", None);
     let remote = Remote::new(&hub.url, &secret);
-    let before = remote
-        .json(&[
-            "send-message",
-            "--as",
-            "ci",
-            "--to",
-            "local",
-            "--body",
-            "before",
-        ])
-        .await["id"]
-        .as_i64()
-        .unwrap();
+    let before = remote.send("ci", "local", "before").await;
     // Another room's message is not shown.
     let other = token(&db.path(), "elsewhere", None);
 
@@ -998,15 +986,7 @@ async fn tail_follows_the_hub() {
     );
 
     Remote::new(&hub.url, &other)
-        .json(&[
-            "send-message",
-            "--as",
-            "x",
-            "--to",
-            "y",
-            "--body",
-            "not in lab",
-        ])
+        .send("x", "y", "not in lab")
         .await;
     let after = remote
         .json(&[
@@ -1059,19 +1039,7 @@ async fn hooks_go_to_the_hub() {
         .await;
     assert_eq!((out.code, out.stdout.as_str()), (Some(0), ""), "{out:?}");
 
-    let id = remote
-        .json(&[
-            "send-message",
-            "--as",
-            "ci",
-            "--to",
-            "local",
-            "--body",
-            "review PR 7",
-        ])
-        .await["id"]
-        .as_i64()
-        .unwrap();
+    let id = remote.send("ci", "local", "review PR 7").await;
     let out = remote
         .run_with(&["hook", "prompt", "--name", "local"], &[], &input)
         .await;
@@ -1105,19 +1073,7 @@ async fn hooks_go_to_the_hub() {
         &["hook", "wait", "--name", "local", "--timeout-seconds", "20"],
         &[],
     );
-    let id = remote
-        .json(&[
-            "send-message",
-            "--as",
-            "ci",
-            "--to",
-            "local",
-            "--body",
-            "wake up",
-        ])
-        .await["id"]
-        .as_i64()
-        .unwrap();
+    let id = remote.send("ci", "local", "wake up").await;
     let out = waiting.exit(Duration::from_secs(15)).await;
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains("wake up"), "{out:?}");
@@ -1254,13 +1210,11 @@ async fn usage_errors_and_refusals_over_the_hub() {
             &["gamma"],
         )
         .await;
-    let sent = bound
-        .json(&["send-message", "--as", "gamma", "--to", "a", "--body", "b"])
-        .await;
+    let sent = bound.send("gamma", "a", "b").await;
     let from: String = conn
         .query_row(
             "SELECT from_name FROM messages WHERE id = ?1",
-            [sent["id"].as_i64().unwrap()],
+            [sent],
             |r| r.get(0),
         )
         .unwrap();
@@ -1592,19 +1546,7 @@ async fn init_with_a_hub_writes_the_url_but_never_the_token() {
     let remote = Remote::new(&hub.url, &secret);
     let local = Server::spawn(remote.bare(&args)).await;
     assert_eq!(local.listed().await, [("local".to_string(), true)]);
-    let id = remote
-        .json(&[
-            "send-message",
-            "--as",
-            "ci",
-            "--to",
-            "local",
-            "--body",
-            "wired right",
-        ])
-        .await["id"]
-        .as_i64()
-        .unwrap();
+    let id = remote.send("ci", "local", "wired right").await;
 
     let settings = read_json(project.dir().join(".claude/settings.json"));
     let command = settings["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"]
@@ -1728,17 +1670,7 @@ async fn after_a_broken_connection_reads_are_repeated_and_writes_are_not() {
     let hub = Hub::start(&db.path(), &[], &[]).await;
     let secret = token(&db.path(), "lab", None);
     let direct = Remote::new(&hub.url, &secret);
-    direct
-        .json(&[
-            "send-message",
-            "--as",
-            "ci",
-            "--to",
-            "local",
-            "--body",
-            "first",
-        ])
-        .await;
+    direct.send("ci", "local", "first").await;
 
     for write in [
         &[

@@ -12,7 +12,9 @@ use std::process::{Child, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Server, TempDb, bodies, cli_json, cli_json_with, cli_with, ids, std_command};
+use common::{
+    Server, TempDb, bodies, cli_json, cli_json_with, cli_with, ids, send_in, std_command,
+};
 use serde_json::{Value, json};
 
 const CHANNEL: &str = "notifications/claude/channel";
@@ -707,26 +709,6 @@ fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
         }
     });
     rx
-}
-
-/// Sends `body` to `to` as `from` in `room` from the command line; returns its id.
-fn send_in(db: &Path, room: &str, from: &str, to: &str, body: &str) -> i64 {
-    cli_json(
-        db,
-        &[
-            "--room",
-            room,
-            "send-message",
-            "--as",
-            from,
-            "--to",
-            to,
-            "--body",
-            body,
-        ],
-    )["id"]
-        .as_i64()
-        .unwrap()
 }
 
 /// Runs `tail` with `args` and `envs`, replaying from `since`; once it has printed the line

@@ -21,7 +21,7 @@ use common::hub::{Hub, Reply, token, token_with_id};
 use common::web::{
     Browser, Ui, Visitor, browser_programs, has_attribute, has_input, input_value, is_html, until,
 };
-use common::{Server, TempDb, cli, cli_json, skip};
+use common::{Server, TempDb, cli, cli_json, send_in, skip};
 use fantoccini::Locator;
 use fantoccini::elements::Element;
 use fantoccini::error::CmdError;
@@ -42,28 +42,10 @@ async fn browser(test: &str, db: &TempDb) -> Option<Browser> {
     Some(Browser::start(&driver, &chromium, &db.dir().join("chromium")).await)
 }
 
-/// Sends `body` from `from` to `to` in `room` on the command line; the new message's id.
-fn say_in(db: &Path, room: &str, from: &str, to: &str, body: &str) -> i64 {
-    let sent = cli_json(
-        db,
-        &[
-            "--room",
-            room,
-            "send-message",
-            "--as",
-            from,
-            "--to",
-            to,
-            "--body",
-            body,
-        ],
-    );
-    sent["id"].as_i64().expect("id")
-}
-
-/// The same in the room `default`.
+/// Sends `body` from `from` to `to` in the room `default` on the command line; the new
+/// message's id.
 fn say(db: &Path, from: &str, to: &str, body: &str) -> i64 {
-    say_in(db, "default", from, to, body)
+    send_in(db, "default", from, to, body)
 }
 
 /// Registers `name` in `room` on the command line.
@@ -565,8 +547,8 @@ async fn the_hub_page_signs_in_with_a_token_and_follows_its_room_live() {
     let db = TempDb::new("web-hub");
     let path = db.path();
     register_in(&path, "team", "alice");
-    let before = say_in(&path, "team", "bob", "alice", "standup moved to 10:30");
-    say_in(&path, "other", "mallory", "eve", "other room secret");
+    let before = send_in(&path, "team", "bob", "alice", "standup moved to 10:30");
+    send_in(&path, "other", "mallory", "eve", "other room secret");
     let secret = token(&path, "team", None);
     let hub = Hub::start(&path, &[], &[]).await;
     let Some(page) = browser(test, &db).await else {
@@ -1019,8 +1001,8 @@ async fn the_hub_page_admits_a_token_to_its_room_only() {
     let db = TempDb::new("web-hub-signin");
     let path = db.path();
     register_in(&path, "team", "alice");
-    say_in(&path, "team", "bob", "alice", "team room message");
-    say_in(&path, "other", "mallory", "eve", "other room secret");
+    send_in(&path, "team", "bob", "alice", "team room message");
+    send_in(&path, "other", "mallory", "eve", "other room secret");
     let secret = token(&path, "team", None);
     let hub = Hub::start(&path, &[], &[]).await;
 
@@ -1151,7 +1133,7 @@ async fn signing_out_ends_the_page_and_its_open_stream() {
     assert_eq!(reply.header("location"), Some("/"), "{reply:?}");
     // The open stream learns of it at once, with nothing else changing, and ends.
     read_until("event: signed-out", &mut seen).await;
-    say_in(&path, "team", "alice", "bob", "after the sign-out");
+    send_in(&path, "team", "alice", "bob", "after the sign-out");
     let rest = tokio::time::timeout(common::web::WAIT, stream.chunk()).await;
     assert!(
         matches!(rest, Ok(Ok(None))),

@@ -43,6 +43,18 @@ struct Proc {
     next_id: i64,
 }
 
+/// The JSON result of `tool`'s answer `reply` (structured, or parsed from the text block);
+/// a failed call stops the benchmark.
+fn tool_result(tool: &str, reply: &Value) -> Value {
+    let result = &reply["result"];
+    assert!(result["isError"] != true, "{tool} failed: {reply}");
+    if let Some(structured) = result.get("structuredContent") {
+        return structured.clone();
+    }
+    let text = result["content"][0]["text"].as_str().unwrap_or("null");
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
 impl Proc {
     fn spawn(target: &Target, db: &Path) -> Proc {
         let mut child = Command::new(&target.command[0])
@@ -117,16 +129,10 @@ impl Proc {
         }
     }
 
-    /// Calls a tool and returns its JSON result (structured, or parsed from the text block).
+    /// Calls a tool and returns its JSON result (see [`tool_result`]).
     fn call(&mut self, tool: &str, args: Value) -> Value {
         let reply = self.request("tools/call", json!({"name": tool, "arguments": args}));
-        let result = &reply["result"];
-        assert!(result["isError"] != true, "{tool} failed: {reply}");
-        if let Some(structured) = result.get("structuredContent") {
-            return structured.clone();
-        }
-        let text = result["content"][0]["text"].as_str().unwrap_or("null");
-        serde_json::from_str(text).unwrap_or(Value::Null)
+        tool_result(tool, &reply)
     }
 
     fn register(&mut self, name: &str) {
@@ -497,16 +503,10 @@ impl Http {
         sse_reply(&text, id).unwrap_or_else(|| panic!("{method}: no reply in {text:?}"))
     }
 
-    /// A tool call in the MCP session; its JSON result, as [`Proc::call`] gives it.
+    /// A tool call in the MCP session; its JSON result (see [`tool_result`]).
     fn call(&mut self, tool: &str, args: Value) -> Value {
         let reply = self.request("tools/call", json!({"name": tool, "arguments": args}));
-        let result = &reply["result"];
-        assert!(result["isError"] != true, "{tool} failed: {reply}");
-        if let Some(structured) = result.get("structuredContent") {
-            return structured.clone();
-        }
-        let text = result["content"][0]["text"].as_str().unwrap_or("null");
-        serde_json::from_str(text).unwrap_or(Value::Null)
+        tool_result(tool, &reply)
     }
 
     /// A tool call through the JSON API (`POST /v1/call`); its result.

@@ -196,6 +196,26 @@ pub fn cli_json(db: &Path, args: &[&str]) -> Value {
     cli_json_with(db, args, &[])
 }
 
+/// Sends `body` to `to` as `from` in `room` from the command line; the new message's id.
+pub fn send_in(db: &Path, room: &str, from: &str, to: &str, body: &str) -> i64 {
+    cli_json(
+        db,
+        &[
+            "--room",
+            room,
+            "send-message",
+            "--as",
+            from,
+            "--to",
+            to,
+            "--body",
+            body,
+        ],
+    )["id"]
+        .as_i64()
+        .expect("the new message's id")
+}
+
 /// The same, with the environment `envs` added to a clean one.
 pub fn cli_json_with(db: &Path, args: &[&str], envs: &[(&str, &str)]) -> Value {
     let mut args = args.to_vec();
