@@ -12,7 +12,7 @@
 //! idle sessions; the other servers have no HTTP, and their cells say n/a.
 //!
 //! `cargo bench -p claude-c2c --bench mcp -- [--server LABEL=COMMAND]... [--quick] [--only-hub]`
-//! It always measures this build's `claude-c2c`, then each `--server` given. `bench/run` also installs the
+//! It always measures this build's `claude-c2c` (as `cargo install` makes it), then each `--server` given. `bench/run` also installs the
 //! original Python server and passes it in. `--only-hub` measures the hub rows and, of the
 //! stdio rows, only this build's call latencies to set beside them (ping, send_message,
 //! set_state, get_state, with their floor blocks); other servers are then left out. Figures,
@@ -275,9 +275,43 @@ impl Drop for Hub {
     }
 }
 
+/// The `claude-c2c` that `cargo install` makes of this tree: built here by `cargo build
+/// --release` on first use. (The bench's own copy, `CARGO_BIN_EXE_claude-c2c`, is built with
+/// the dev-dependencies' features switched on in shared crates, which changes every symbol's
+/// hash, so the exact names of c2c-server/link/hot.ld would not match it: its code would be
+/// laid out less well than what users run.)
+fn this_build() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            eprintln!("[bench] cargo build --release -p claude-c2c (what cargo install makes)");
+            let output = Command::new(env!("CARGO"))
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .args([
+                    "build",
+                    "--release",
+                    "--locked",
+                    "-p",
+                    "claude-c2c",
+                    "--bin",
+                ])
+                .args(["claude-c2c", "--message-format=json-render-diagnostics"])
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("cannot run cargo build");
+            assert!(output.status.success(), "cargo build --release failed");
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+                .expect("cargo build named no executable")
+        })
+        .clone()
+}
+
 /// `claude-c2c --db DB`, with none of the environment that would point it elsewhere.
 fn hub_command(db: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_claude-c2c"));
+    let mut command = Command::new(this_build());
     command.arg("--db").arg(db);
     for var in [
         "CLAUDE_C2C_DB",
@@ -695,8 +729,11 @@ fn measure(target: &Target, quick: bool, only_hub: bool) -> Column {
         ),
     ];
     // The floor is timed in a block of its own just before each row, so that a row and the
-    // floor it is divided by share the machine's load of that moment.
-    let mut floor = Proc::start(&floor_target(), &db);
+    // floor it is divided by share the machine's load of that moment. A tool's row has a
+    // second floor: a responder answering the server's own answer to that call, timed right
+    // after the row by the same client code, so the client's writing and parsing (an inbox
+    // answer is 8 KB) weighs the same in both.
+    let mut floor = Proc::start(&floor_target(None), &db);
     for (row, method, on_a, tool) in rows {
         if only_hub && row.starts_with("d ") {
             continue;
@@ -709,7 +746,7 @@ fn measure(target: &Target, quick: bool, only_hub: bool) -> Column {
             );
         }
         let p = if on_a { &mut a } else { &mut b };
-        let (p50, p99) = time(p, method, tool);
+        let (p50, p99) = time(p, method, tool.clone());
         out.insert(row, format!("{} / {}", micros(p50), micros(p99)));
         let ratio_row = match &row[2..] {
             "ping (server does nothing)" => "p ping p50 / floor p50",
@@ -718,14 +755,28 @@ fn measure(target: &Target, quick: bool, only_hub: bool) -> Column {
             "get_state" => "s get_state p50 / floor p50",
             _ => continue,
         };
-        out.insert(
-            ratio_row,
-            format!(
-                "{:.2}x (floor {})",
-                p50.as_secs_f64() / floor_p50.as_secs_f64(),
-                micros(floor_p50)
-            ),
+        let mut cell = format!(
+            "{:.2}x (floor {})",
+            p50.as_secs_f64() / floor_p50.as_secs_f64(),
+            micros(floor_p50)
         );
+        if let Some((name, args)) = &tool {
+            let answer = p.request("tools/call", json!({"name": name, "arguments": args}));
+            let canned = scratch.0.join(format!("{name}.json"));
+            std::fs::write(&canned, answer["result"].to_string()).unwrap();
+            let mut same = Proc::start(&floor_target(Some(&canned)), &db);
+            // A new process: its first calls fault in its pages.
+            for _ in 0..20 {
+                same.call(name, args.clone());
+            }
+            let (same_p50, _) = time(&mut same, method, tool);
+            cell.push_str(&format!(
+                "; {:.2}x the floor answering this reply ({})",
+                p50.as_secs_f64() / same_p50.as_secs_f64(),
+                micros(same_p50)
+            ));
+        }
+        out.insert(ratio_row, cell);
     }
     drop(floor);
     if only_hub {
@@ -1144,15 +1195,22 @@ fn populate(db: &Path, size: usize) {
 /// The argument by which the bench re-runs itself as the floor responder.
 const FLOOR_MODE: &str = "--floor-responder";
 
-/// The floor: answers each line that carries an `"id":` with a canned empty result under that
-/// id, parsing nothing else (a notification gets no answer). Its round trip is the pipes, the
-/// client and two process wake-ups, which every server pays; a call's p50 over this p50 is
-/// the server's own per-call overhead.
-fn floor_responder() {
+/// The floor: answers each line that carries an `"id":` with a canned result under that id,
+/// parsing nothing else (a notification gets no answer). The result is `{}`, or with `canned`
+/// the JSON in that file (a real server's answer to the call being measured, so that the
+/// client reads and parses the same bytes from both). Its round trip is the pipes, the client
+/// and two process wake-ups, which every server pays; a call's p50 over this p50 is the
+/// server's own per-call overhead.
+fn floor_responder(canned: Option<&str>) {
+    let result = canned.map_or_else(
+        || b"{}".to_vec(),
+        |path| std::fs::read(path).expect("the floor's canned result"),
+    );
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut output = std::io::stdout().lock();
     let mut line = Vec::new();
+    let mut reply = Vec::with_capacity(result.len() + 64);
     loop {
         line.clear();
         match input.read_until(b'\n', &mut line) {
@@ -1167,10 +1225,12 @@ fn floor_responder() {
             .iter()
             .position(|&b| b == b',' || b == b'}')
             .unwrap_or(rest.len());
-        let mut reply = Vec::with_capacity(64);
+        reply.clear();
         reply.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
         reply.extend_from_slice(&rest[..end]);
-        reply.extend_from_slice(b",\"result\":{}}\n");
+        reply.extend_from_slice(b",\"result\":");
+        reply.extend_from_slice(&result);
+        reply.extend_from_slice(b"}\n");
         if output
             .write_all(&reply)
             .and_then(|()| output.flush())
@@ -1181,31 +1241,34 @@ fn floor_responder() {
     }
 }
 
-/// This bench binary run as the floor responder.
-fn floor_target() -> Target {
+/// This bench binary run as the floor responder, answering `{}` or, with `canned`, the
+/// result in that file.
+fn floor_target(canned: Option<&Path>) -> Target {
+    let mut command = vec![
+        std::env::current_exe()
+            .expect("the bench's own path")
+            .to_string_lossy()
+            .into_owned(),
+        FLOOR_MODE.into(),
+    ];
+    command.extend(canned.map(|p| p.to_string_lossy().into_owned()));
     Target {
         label: "floor".into(),
-        command: vec![
-            std::env::current_exe()
-                .expect("the bench's own path")
-                .to_string_lossy()
-                .into_owned(),
-            FLOOR_MODE.into(),
-        ],
+        command,
     }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == FLOOR_MODE) {
-        return floor_responder();
+    if args.first().is_some_and(|a| a == FLOOR_MODE) {
+        return floor_responder(args.get(1).map(String::as_str));
     }
     let quick = args.iter().any(|a| a == "--quick");
     let only_hub = args.iter().any(|a| a == "--only-hub");
     // This build first, then any others given.
     let mut targets = vec![Target {
         label: format!("claude-c2c {} (this build)", env!("CARGO_PKG_VERSION")),
-        command: vec![env!("CARGO_BIN_EXE_claude-c2c").to_string()],
+        command: vec![this_build().to_string_lossy().into_owned()],
     }];
     let mut it = args.iter();
     while let Some(arg) = it.next() {
