@@ -12,8 +12,9 @@
 //! idle sessions; the other servers have no HTTP, and their cells say n/a.
 //!
 //! `cargo bench -p claude-c2c --bench mcp -- [--server LABEL=COMMAND]... [--quick] [--only-hub]`
-//! It always measures this build's `claude-c2c` (as `cargo install` makes it), then each `--server` given. `bench/run` also installs the
-//! original Python server and passes it in. `--only-hub` measures the hub rows and, of the
+//! It always measures this build's `claude-c2c` (as `cargo install` makes it), then each
+//! `--server` given. `bench/run` also installs the original Python server and passes it in.
+//! `--only-hub` measures the hub rows and, of the
 //! stdio rows, only this build's call latencies to set beside them (ping, send_message,
 //! set_state, get_state, with their floor blocks); other servers are then left out. Figures,
 //! not pass/fail: nothing here asserts a time.
